@@ -1,0 +1,5 @@
+export * from "./errors.ts";
+export * from "./digest.ts";
+export * from "./log.ts";
+export * from "./host.ts";
+export * from "./fs.ts";
