@@ -3,3 +3,4 @@ export * from "./digest.ts";
 export * from "./log.ts";
 export * from "./host.ts";
 export * from "./fs.ts";
+export * from "./db.ts";
