@@ -1,0 +1,17 @@
+/**
+ * archive: layer tars. Applying a layer blob onto a directory safely (overlayfs whiteouts,
+ * lowers, path resolution inside the root), producing layer tars from directories and overlay
+ * upper dirs, and layer compression with digests.
+ */
+export { type ApplyOptions, type ApplyResult, applyLayer, cleanPath, DEFAULT_MAX_SIZE } from "./apply.ts";
+export {
+  type CompressedLayer,
+  type CompressedLayerInfo,
+  type Compression,
+  type CompressOptions,
+  compressLayer,
+  type DecompressOptions,
+  decompress,
+  detectCompression,
+  digestLayer,
+} from "./compress.ts";
