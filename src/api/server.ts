@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type ServerOptions as TlsServerOptions } from "node:https";
 import type { Duplex } from "node:stream";
 import { invalidArgument, type Logger, notFound } from "../base/mod.ts";
 import { API_VERSION, type Ctx, ENGINE_VERSION, type Handler, MIN_API_VERSION, type Router, sendError, versionLess } from "./http.ts";
@@ -39,8 +40,10 @@ function route(router: Router, req: IncomingMessage): { ctx: Omit<Ctx, "req" | "
  * The Engine API HTTP server, built apart from listening so that tests can drive it on any
  * socket. Upgrade requests (attach, exec start) are handed to their route with the raw socket.
  */
-export function createApiServer(router: Router, log: Logger): Server {
-  const server = createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 60000 }, (req, res) => {
+export function createApiServer(router: Router, log: Logger, tls?: TlsServerOptions): Server {
+  const opts = { keepAlive: true, requestTimeout: 0, headersTimeout: 60000 };
+  const server: Server = tls ? (createHttpsServer({ ...opts, ...tls }) as unknown as Server) : createServer(opts);
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     commonHeaders(res);
     let r: ReturnType<typeof route>;
     try {

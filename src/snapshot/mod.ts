@@ -1,1 +1,2 @@
 export * from "./overlay.ts";
+export * from "./unpack.ts";

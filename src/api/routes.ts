@@ -1,0 +1,12 @@
+import type { Daemon } from "../daemon/mod.ts";
+import { Router } from "./http.ts";
+import { imageRoutes } from "./routes_images.ts";
+import { systemRoutes } from "./routes_system.ts";
+
+/** Every Engine API route berthd serves. */
+export function buildRouter(d: Daemon): Router {
+  const r = new Router();
+  systemRoutes(r, d, { counts: () => d.containerCounts() });
+  imageRoutes(r, d);
+  return r;
+}

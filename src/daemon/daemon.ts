@@ -1,0 +1,120 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Db, type Host, type Logger } from "../base/mod.ts";
+import { ContentStore } from "../content/mod.ts";
+import { ImageStore } from "../image/mod.ts";
+import { OverlaySnapshotter, Unpacker } from "../snapshot/mod.ts";
+import type { DaemonConfig } from "./config.ts";
+import { EventBus } from "./events.ts";
+import { RemoteImages } from "./image_remote.ts";
+import { ImageService } from "./images.ts";
+import { RegistryClient } from "../registry/mod.ts";
+
+/**
+ * The composition root: opens the data root, wires the stores and services, restores state
+ * after a restart and runs garbage collection. The API layer serves what this exposes.
+ */
+export class Daemon {
+  readonly config: DaemonConfig;
+  readonly log: Logger;
+  readonly host: Host;
+  readonly events = new EventBus();
+  readonly db: Db;
+  readonly content: ContentStore;
+  readonly snapshots: OverlaySnapshotter;
+  readonly images: ImageService;
+  readonly registry: RegistryClient;
+  readonly startedAt = Date.now();
+
+  private constructor(config: DaemonConfig, log: Logger, host: Host, db: Db) {
+    this.config = config;
+    this.log = log;
+    this.host = host;
+    this.db = db;
+    const root = config.dataRoot;
+    this.content = new ContentStore(join(root, "content"));
+    this.snapshots = new OverlaySnapshotter(join(root, "snapshots"), db, host);
+    const store = new ImageStore(db, this.content);
+    const unpacker = new Unpacker(this.snapshots, this.content, host);
+    this.images = new ImageService({ store, content: this.content, snapshots: this.snapshots, unpacker, events: this.events, log, host });
+    this.registry = new RegistryClient({
+      store: this.content,
+      mirrors: config.registryMirrors,
+      insecureRegistries: config.insecureRegistries,
+      maxConcurrentDownloads: config.maxConcurrentDownloads,
+      maxConcurrentUploads: config.maxConcurrentUploads,
+      logger: log,
+    });
+    const remote = new RemoteImages(this.images, this.registry, log);
+    this.images.remote = remote;
+    this.loginHook = (auth) => remote.login(auth);
+  }
+
+  /** Opens the data root (creating it) and returns a ready daemon. */
+  static async open(config: DaemonConfig, log: Logger, host: Host): Promise<Daemon> {
+    await mkdir(config.dataRoot, { recursive: true, mode: 0o711 });
+    await mkdir(config.execRoot, { recursive: true, mode: 0o711 });
+    const db = new Db(join(config.dataRoot, "berth.db"));
+    const d = new Daemon(config, log, host, db);
+    await d.content.init();
+    await d.snapshots.init();
+    await d.recover();
+    return d;
+  }
+
+  /** Repairs what a crash can leave: half-unpacked snapshots, stale temp files, unreferenced data. */
+  async recover(): Promise<void> {
+    for (const s of this.snapshots.list()) {
+      if (s.key.startsWith("extract-")) await this.snapshots.remove(s.key).catch(() => {});
+    }
+    for (const i of await this.content.ingests()) {
+      // Partial downloads are kept a day for resuming; temp spools of unknown digests are not.
+      if (i.ref.startsWith("tmp-") || i.ref.startsWith("put-") || i.ageMs > 24 * 3600 * 1000) await this.content.abortIngest(i.ref);
+    }
+    await this.gc();
+  }
+
+  /** Container counts for /info (filled in by the container service). */
+  containerCounts: () => { running: number; paused: number; stopped: number } = () => ({ running: 0, paused: 0, stopped: 0 });
+
+  /** Snapshot keys containers hold (filled in by the container service). */
+  containerSnapshots: () => Set<string> = () => new Set();
+
+  async gc(): Promise<{ blobs: number; snapshots: number; bytes: number }> {
+    return await this.images.gc(this.containerSnapshots(), this.images.leases);
+  }
+
+  /** Starts background work (restores containers, networks; schedules GC). */
+  async start(): Promise<void> {
+    for (const f of this.startHooks) await f();
+  }
+
+  /** Stops background work; containers keep running (live restore). */
+  async shutdown(): Promise<void> {
+    for (const f of this.stopHooks) await f().catch(() => {});
+  }
+
+  readonly startHooks: (() => Promise<void>)[] = [];
+  readonly stopHooks: (() => Promise<void>)[] = [];
+
+  /** POST /auth: checks credentials against a registry. */
+  async registryLogin(auth: {
+    username?: string;
+    password?: string;
+    serveraddress?: string;
+    identitytoken?: string;
+  }): Promise<{ identityToken?: string }> {
+    return await this.loginHook(auth);
+  }
+
+  loginHook: (auth: {
+    username?: string;
+    password?: string;
+    serveraddress?: string;
+    identitytoken?: string;
+  }) => Promise<{ identityToken?: string }> = async () => ({});
+
+  close(): void {
+    this.db.close();
+  }
+}

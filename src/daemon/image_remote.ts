@@ -1,0 +1,221 @@
+import { type Digest, invalidArgument, type Logger, shortHex } from "../base/mod.ts";
+import { familiarName, familiarString, parseReference, type Reference, referenceString, repoName, withDefaultTag } from "../oci/mod.ts";
+import type { Credentials, ProgressEvent, RegistryClient } from "../registry/mod.ts";
+import type { ImageService, PullOptions, PushOptions, RegistryAuth } from "./images.ts";
+
+function credentials(auth: RegistryAuth | undefined): Credentials | undefined {
+  if (!auth) return undefined;
+  const c: Credentials = {};
+  if (auth.username) c.username = auth.username;
+  if (auth.password) c.password = auth.password;
+  if (auth.identityToken) c.identityToken = auth.identityToken;
+  if (auth.registryToken) c.registryToken = auth.registryToken;
+  return Object.keys(c).length ? c : undefined;
+}
+
+/** Docker's text progress bar: `[=====>      ]  1.2MB/3.4MB`. */
+export function progressBar(current: number, total: number): string {
+  const width = 50;
+  const human = (n: number) => {
+    const units = ["B", "kB", "MB", "GB", "TB"];
+    let i = 0;
+    let v = n;
+    while (v >= 1000 && i < units.length - 1) {
+      v /= 1000;
+      i++;
+    }
+    return `${i === 0 ? v : v.toFixed(v < 10 ? 3 : v < 100 ? 2 : 1).replace(/\.?0+$/, "")}${units[i]}`;
+  };
+  if (total <= 0) return human(current);
+  const filled = Math.min(width, Math.floor((current / total) * width));
+  const bar = `${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(width - filled)}`;
+  return `[${bar}] ${human(current)}/${human(total)}`;
+}
+
+function toMessage(e: ProgressEvent): Record<string, unknown> {
+  const m: Record<string, unknown> = { status: e.status, progressDetail: {}, id: e.id };
+  if (e.current !== undefined) {
+    m.progressDetail = e.total !== undefined ? { current: e.current, total: e.total } : { current: e.current };
+    m.progress = progressBar(e.current, e.total ?? 0);
+  }
+  return m;
+}
+
+/**
+ * Pull and push: the registry client fetches blobs into the content store, then the layers
+ * are unpacked into snapshots and the image is recorded under its names.
+ */
+export class RemoteImages {
+  #svc: ImageService;
+  #registry: RegistryClient;
+  #log: Logger;
+
+  constructor(svc: ImageService, registry: RegistryClient, log: Logger) {
+    this.#svc = svc;
+    this.#registry = registry;
+    this.#log = log;
+  }
+
+  async login(auth: {
+    username?: string;
+    password?: string;
+    serveraddress?: string;
+    identitytoken?: string;
+  }): Promise<{ identityToken?: string }> {
+    const creds: Credentials = {};
+    if (auth.username) creds.username = auth.username;
+    if (auth.password) creds.password = auth.password;
+    if (auth.identitytoken) creds.identityToken = auth.identitytoken;
+    const r = await this.#registry.checkAuth(auth.serveraddress || "https://index.docker.io/v1/", creds);
+    return r.identityToken ? { identityToken: r.identityToken } : {};
+  }
+
+  async pull(name: string, options: PullOptions): Promise<void> {
+    let ref: Reference;
+    try {
+      ref = parseReference(name);
+    } catch (e) {
+      throw invalidArgument((e as Error).message);
+    }
+    if (options.allTags) {
+      const tags = await this.#registry.listTags(ref, { auth: credentials(options.auth), signal: options.signal });
+      for (const t of tags) await this.#pullOne({ ...ref, tag: t }, options);
+      return;
+    }
+    await this.#pullOne(withDefaultTag(ref), options);
+  }
+
+  async #pullOne(ref: Reference, options: PullOptions): Promise<void> {
+    const progress = options.progress;
+    const auth = credentials(options.auth);
+    const fam = familiarString(ref);
+    const full = referenceString(ref);
+    // Up to date? A HEAD of the manifest is enough.
+    const local = this.#svc.store.name(full);
+    if (local && ref.tag !== undefined && !options.platform) {
+      try {
+        const head = await this.#registry.headManifest(ref, { auth, signal: options.signal });
+        if (local.targetDigest === head.digest && this.#svc.store.get(local.imageId)) {
+          progress({ status: `Pulling from ${familiarName(ref) === ref.path ? ref.path : ref.path}`, id: ref.tag });
+          progress({ status: `Digest: ${head.digest}` });
+          progress({ status: `Status: Image is up to date for ${fam}` });
+          this.#svc.event("pull", local.imageId, fam);
+          return;
+        }
+      } catch (e) {
+        this.#log.debug("manifest HEAD failed; pulling", { ref: full, error: (e as Error).message });
+      }
+    }
+    if (ref.digest !== undefined && this.#svc.store.name(full)) {
+      const n = this.#svc.store.name(full);
+      if (n && this.#svc.store.get(n.imageId)) {
+        progress({ status: `${ref.path}@${ref.digest}: Pulling from ${ref.path}` });
+        progress({ status: `Digest: ${ref.digest}` });
+        progress({ status: `Status: Image is up to date for ${fam}` });
+        return;
+      }
+    }
+    progress({ status: `Pulling from ${ref.path}`, id: ref.tag ?? ref.digest ?? "latest" });
+    const leased: string[] = [];
+    const lease = (d: string) => {
+      leased.push(d);
+      this.#svc.leases.add(d);
+    };
+    try {
+      const img = await this.#registry.fetchImage(ref, {
+        auth,
+        signal: options.signal,
+        platform: options.platform,
+        onProgress: (e) => progress(toMessage(e)),
+        onLayerFetched: (_i, layer) => lease(layer.digest),
+      });
+      lease(img.configDigest);
+      lease(img.manifestDigest);
+      if (img.indexDigest) lease(img.indexDigest);
+      // Unpack in order; each layer stacks on the previous chain.
+      const diffIds = img.config.rootfs.diff_ids;
+      if (img.layers.length !== diffIds.length) {
+        throw invalidArgument(`Image "${fam}" has ${img.layers.length} layers but its config lists ${diffIds.length} diff IDs`);
+      }
+      const { chainIds } = await import("../snapshot/mod.ts");
+      const chains = chainIds(diffIds);
+      for (let i = 0; i < img.layers.length; i++) {
+        const layer = img.layers[i];
+        const c = chains[i];
+        const d = diffIds[i];
+        if (!layer || !c || !d) continue;
+        lease(c);
+        if (!this.#svc.unpacker.has(c)) {
+          progress({ status: "Extracting", progressDetail: {}, id: shortHex(layer.digest) });
+          await this.#svc.unpacker.unpack(layer, d, c, i > 0 ? chains[i - 1] : undefined, options.signal ? { signal: options.signal } : {});
+        }
+        progress({ status: "Pull complete", progressDetail: {}, id: shortHex(layer.digest) });
+      }
+      const names: { name: string; kind: "tag" | "digest"; targetDigest: Digest }[] = [
+        { name: `${repoName(ref)}@${img.digest}`, kind: "digest", targetDigest: img.digest },
+      ];
+      if (ref.tag !== undefined) names.unshift({ name: full, kind: "tag", targetDigest: img.digest });
+      const blobs = [img.configDigest, img.manifestDigest, ...img.layers.map((l) => l.digest)];
+      if (img.indexDigest) blobs.push(img.indexDigest);
+      const before = this.#svc.store.name(full);
+      await this.#svc.record({ id: img.configDigest, manifestDigest: img.manifestDigest, manifestMediaType: img.mediaType, blobs }, names);
+      progress({ status: `Digest: ${img.digest}` });
+      const newer = !before || before.imageId !== img.configDigest;
+      progress({ status: `Status: ${newer ? "Downloaded newer image" : "Image is up to date"} for ${fam}` });
+      this.#svc.event("pull", img.configDigest, fam);
+    } finally {
+      for (const d of leased) this.#svc.leases.delete(d);
+    }
+  }
+
+  async push(name: string, options: PushOptions): Promise<void> {
+    const progress = options.progress;
+    let ref: Reference;
+    try {
+      ref = parseReference(options.tag ? `${name}:${options.tag}` : name);
+    } catch (e) {
+      throw invalidArgument((e as Error).message);
+    }
+    let refs: Reference[];
+    if (ref.tag === undefined && ref.digest === undefined) {
+      // All local tags of the repository, as `docker push --all-tags`.
+      refs = this.#svc.store
+        .names()
+        .filter((n) => n.kind === "tag" && repoName(parseReference(n.name)) === repoName(ref))
+        .map((n) => parseReference(n.name));
+      if (refs.length === 0) throw invalidArgument(`An image does not exist locally with the tag: ${familiarName(ref)}`);
+    } else refs = [ref];
+    progress({ status: `The push refers to repository [${ref.domain === "docker.io" ? `docker.io/${ref.path}` : repoName(ref)}]` });
+    for (const r of refs) {
+      const n = this.#svc.store.name(referenceString(r));
+      const img = n ? this.#svc.store.get(n.imageId) : undefined;
+      if (!img) throw invalidArgument(`An image does not exist locally with the tag: ${familiarString(r)}`);
+      const manifest = await this.#svc.store.manifest(img);
+      const manifestBytes = await this.#svc.content.readBytes(img.manifestDigest);
+      for (const b of [manifest.config, ...manifest.layers]) {
+        if (!(await this.#svc.content.has(b.digest))) {
+          throw invalidArgument(`Cannot push "${familiarString(r)}": blob "${b.digest}" is missing from the store`);
+        }
+      }
+      const sameRegistryRepos = this.#svc.store
+        .names()
+        .map((x) => parseReference(x.name))
+        .filter((x) => x.domain === r.domain && x.path !== r.path)
+        .map((x) => x.path);
+      const pushed = await this.#registry.pushImage(r, {
+        auth: credentials(options.auth),
+        signal: options.signal,
+        manifestBytes,
+        mediaType: img.manifestMediaType,
+        blobs: [...manifest.layers, manifest.config],
+        mountFrom: [...new Set(sameRegistryRepos)],
+        onProgress: (e) => progress(toMessage(e)),
+      });
+      const tag = r.tag ?? "latest";
+      progress({ status: `${tag}: digest: ${pushed.digest} size: ${pushed.size}` });
+      progress({ progressDetail: {}, aux: { Tag: tag, Digest: pushed.digest, Size: pushed.size } });
+      this.#svc.store.put(img, [], [{ name: `${repoName(r)}@${pushed.digest}`, kind: "digest", targetDigest: pushed.digest }]);
+      this.#svc.event("push", img.id, familiarString(r));
+    }
+  }
+}

@@ -1,0 +1,6 @@
+export * from "./config.ts";
+export * from "./daemon.ts";
+export * from "./events.ts";
+export * from "./images.ts";
+export * from "./image_io.ts";
+export * from "./changes.ts";
