@@ -116,7 +116,6 @@ export function defaultDeviceRules(): LinuxDeviceCgroup[] {
     allow("c", 5, 1), // console
     allow("c", 5, 2), // ptmx
     allow("c", 136, undefined), // pts
-    { allow: false, type: "c", major: 10, minor: 229, access: "rwm" }, // fuse
   ];
 }
 

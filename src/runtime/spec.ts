@@ -20,7 +20,16 @@ import {
 } from "./defaults.ts";
 import type { DeviceMapping, HostInfo } from "./host_info.ts";
 import { type DockerSeccompProfile, defaultSeccompProfile, seccompToOci } from "./seccomp.ts";
-import type { LinuxDevice, LinuxDeviceCgroup, LinuxNamespace, LinuxResources, MountSpec, Rlimit, RuntimeSpec } from "./spec_types.ts";
+import type {
+  LinuxDevice,
+  LinuxDeviceCgroup,
+  LinuxNamespace,
+  LinuxResources,
+  MountSpec,
+  ProcessSpec,
+  Rlimit,
+  RuntimeSpec,
+} from "./spec_types.ts";
 import type { ResolvedUser } from "./user.ts";
 
 /** How a namespace is set up: a new one, the host's, or joined from a path (/proc/<pid>/ns/net, a pinned netns). */
@@ -516,4 +525,50 @@ export function buildSpec(input: ContainerSpecInput): BuiltSpec {
   if (input.hostname && input.uts !== "host") spec.hostname = input.hostname;
   if (input.annotations && Object.keys(input.annotations).length) spec.annotations = { ...input.annotations };
   return { spec, warnings };
+}
+
+/** Options of `buildExecProcess` (Docker's exec create body). */
+export interface ExecProcessInput {
+  args: string[];
+  /** Extra environment, over the container's. */
+  env?: string[];
+  /** Resolved `--user`; the container's user when absent. */
+  user?: ResolvedUser;
+  /** Working directory; the container's when absent. */
+  cwd?: string;
+  tty?: boolean;
+  privileged?: boolean;
+  /** Host bounding set, for privileged execs. */
+  capBounding?: readonly string[];
+}
+
+/** The process spec of an exec session, derived from the container's process (caps, rlimits, no-new-privileges). */
+export function buildExecProcess(container: ProcessSpec, input: ExecProcessInput): ProcessSpec {
+  if (!input.args.length || input.args[0] === "") throw invalidArgument("No exec command specified");
+  const cwd = input.cwd || container.cwd || "/";
+  if (!cwd.startsWith("/")) throw invalidArgument(`The working directory "${cwd}" is invalid, it needs to be an absolute path`);
+  let env = mergeEnv(container.env ?? [], input.tty ? ["TERM=xterm"] : []);
+  if (input.user) env = mergeEnv(env, [`HOME=${input.user.home || "/"}`]);
+  env = mergeEnv(env, input.env ?? []);
+  const p: ProcessSpec = {
+    terminal: input.tty === true,
+    user: input.user
+      ? {
+          uid: input.user.uid,
+          gid: input.user.gid,
+          ...(input.user.additionalGids.length ? { additionalGids: [...input.user.additionalGids] } : {}),
+        }
+      : { ...container.user },
+    args: [...input.args],
+    env,
+    cwd,
+  };
+  if (input.privileged) {
+    const caps = computeCapabilities({ privileged: true }, input.capBounding ?? ALL_CAPABILITIES, []);
+    p.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  } else if (container.capabilities) p.capabilities = structuredClone(container.capabilities);
+  if (container.rlimits) p.rlimits = structuredClone(container.rlimits);
+  if (container.noNewPrivileges) p.noNewPrivileges = true;
+  if (container.apparmorProfile) p.apparmorProfile = container.apparmorProfile;
+  return p;
 }
