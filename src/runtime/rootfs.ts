@@ -98,7 +98,9 @@ export async function mkdirInRoot(root: string, path: string): Promise<void> {
     if (st.isDirectory()) return;
     throw invalidArgument(`Cannot create working directory "${path}": not a directory`);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") throw invalidArgument(`Cannot create working directory "${path}": a parent is not a directory`);
+    if (code !== "ENOENT") throw e;
   }
   // Create one component at a time, re-resolving, so that no component is a symlink out.
   const rel = posix.relative(posix.resolve(root), host).split("/").filter(Boolean);

@@ -410,3 +410,52 @@ test("containers outlive the runtime instance: restore, attach, exec, stop; exit
     await destroy(rt, d.id);
   }
 });
+
+test("the monitor outlives a SIGKILLed creator; the log stays complete", { skip }, async () => {
+  const c = await newContainer(scratch, "crash");
+  const fixture = new URL("./runtime_child_fixture.ts", import.meta.url).pathname;
+  const child = host.spawn(process.execPath, [fixture, stateRoot, c.id, c.dir, c.rootfs], { stdio: ["ignore", "pipe", "inherit"] });
+  const rt2 = new ContainerRuntime(host, { stateRoot });
+  try {
+    await within(
+      new Promise<void>((resolve, reject) => {
+        child.stdout?.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
+        child.on("exit", (code) => reject(new Error(`fixture exited with ${code}`)));
+      }),
+      20000,
+      "fixture to start the container",
+    );
+    child.kill("SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    const st = await rt2.restore(c.id, c.dir);
+    assert.equal(st.status, "running");
+    assert.ok(st.monitorPid > 0);
+    await rt2.kill(c.id, "KILL");
+    assert.equal((await within(rt2.waitExit(c.id), 10000, "exit")).exitCode, 137);
+    const ticks: number[] = [];
+    for await (const e of readLogs(join(c.dir, "ctr.log"))) ticks.push(Number(/tick(\d+)/.exec(e.data.toString())?.[1]));
+    assert.ok(ticks.length >= 5, `ticks: ${ticks.length}`);
+    assert.deepEqual(
+      ticks,
+      ticks.map((_, i) => i + 1),
+      "no line lost while the creator died",
+    );
+  } finally {
+    child.kill("SIGKILL");
+    await destroy(rt2, c.id);
+  }
+});
+
+test("OOM kill is recorded", { skip }, async () => {
+  const r = await run("oom", ["sh", "-c", "tail /dev/zero"], {
+    spec: { args: [], resources: { memory: 8 * 1024 * 1024, memorySwap: 8 * 1024 * 1024 } },
+    keep: true,
+  });
+  try {
+    assert.equal(r.exitCode, 137);
+    const st = await rt.state(r.id);
+    assert.equal(st.exit?.oomKilled, true);
+  } finally {
+    await destroy(rt, r.id);
+  }
+});
