@@ -316,9 +316,11 @@ export function closeInheritedDescriptors(): number[] {
   } catch {
     return closed;
   }
+  // Node's own IPC channel (a forked berthd) is inherited on purpose.
+  const ipc = Number(process.env.NODE_CHANNEL_FD ?? -1);
   for (const name of fds) {
     const fd = Number(name);
-    if (!Number.isInteger(fd) || fd <= 2) continue;
+    if (!Number.isInteger(fd) || fd <= 2 || fd === ipc) continue;
     try {
       const info = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
       const flags = /^flags:\s*([0-7]+)/m.exec(info)?.[1];

@@ -459,3 +459,74 @@ test("OOM kill is recorded", { skip }, async () => {
     await destroy(rt, r.id);
   }
 });
+
+test("options: read-only rootfs, device, sysctl defaults, ulimits, shm size, tmpfs, bind", { skip }, async () => {
+  const c = await newContainer(scratch, "opts");
+  try {
+    const data = join(c.dir, "data");
+    await writeFile(join(c.dir, "hosts"), "127.0.0.1 localhost opts-test\n");
+    const spec = await specFor(c, {
+      args: [
+        "sh",
+        "-c",
+        [
+          "touch /rootfile 2>/dev/null && echo rw-root || echo ro-root",
+          "echo x > /dev/mynull && echo dev-ok",
+          "cat /proc/sys/net/ipv4/ip_unprivileged_port_start",
+          "echo nofile=$(ulimit -n)",
+          "df -k /dev/shm | tail -1 | awk '{print \"shm=\" $2}'",
+          "touch /scratch/x && echo tmpfs-ok",
+          "grep opts-test /etc/hosts",
+          "ls /proc/1/ns/net >/dev/null && hostname",
+        ].join("; "),
+      ],
+      readonlyRootfs: true,
+      devices: ["/dev/null:/dev/mynull:rw"],
+      ulimits: [{ name: "nofile", soft: 512, hard: 1024 }],
+      shmSize: 8 * 1024 * 1024,
+      mounts: [
+        { type: "tmpfs", destination: "/scratch" },
+        { type: "bind", source: join(c.dir, "hosts"), destination: "/etc/hosts", readonly: true },
+      ],
+    });
+    void data;
+    await rt.create(c.id, { bundleDir: c.dir, spec, logPath: join(c.dir, "ctr.log") });
+    const out = new Output();
+    const s = await rt.attach(c.id, { onData: out.onData });
+    await rt.start(c.id);
+    assert.equal((await within(rt.waitExit(c.id), 10000, "exit")).exitCode, 0, out.stderr);
+    await s.done;
+    assert.match(out.stdout, /^ro-root$/m);
+    assert.match(out.stdout, /^dev-ok$/m);
+    assert.match(out.stdout, /^0$/m);
+    assert.match(out.stdout, /^nofile=512$/m);
+    assert.match(out.stdout, /^shm=8192$/m);
+    assert.match(out.stdout, /^tmpfs-ok$/m);
+    assert.match(out.stdout, /opts-test/);
+    assert.match(out.stdout, new RegExp(`^${c.id.slice(0, 12)}$`, "m"));
+  } finally {
+    await destroy(rt, c.id);
+  }
+});
+
+test("namespaces: host network and PID, a joined network namespace", { skip }, async () => {
+  const hostIfaces = readFileSync("/proc/net/dev", "utf8").split("\n").length;
+  const r = await run("hostns", ["sh", "-c", "wc -l < /proc/net/dev; ls /proc | grep -c '^[0-9]'"], {
+    spec: { args: [], network: "host", pid: "host" },
+  });
+  const [ifaces, procs] = r.out.stdout.trim().split("\n").map(Number);
+  assert.equal(ifaces, hostIfaces - 1);
+  assert.ok((procs ?? 0) > 5, "sees the host's processes");
+
+  const ns = `berth-rt-${process.pid}`;
+  await host.run("ip", ["netns", "add", ns]);
+  try {
+    await host.run("ip", ["-n", ns, "link", "add", "berthdummy0", "type", "veth", "peer", "name", "berthdummy1"]);
+    const j = await run("joinns", ["cat", "/proc/net/dev"], { spec: { args: [], network: { path: `/run/netns/${ns}` } } });
+    assert.match(j.out.stdout, /berthdummy0/);
+    const p = await run("privns", ["cat", "/proc/net/dev"]);
+    assert.doesNotMatch(p.out.stdout, /berthdummy0|eth0/);
+  } finally {
+    await host.run("ip", ["netns", "delete", ns], { allowFailure: true });
+  }
+});
