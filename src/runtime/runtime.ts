@@ -126,7 +126,7 @@ export interface CreateResult {
   monitorPid: number;
 }
 
-interface Record_ {
+interface ContainerRecord {
   id: string;
   bundleDir: string;
   logPath: string;
@@ -360,7 +360,7 @@ export class ContainerRuntime {
   #stateRoot: string;
   #log: Logger;
   #cgroupRoot: string;
-  #containers = new Map<string, Record_>();
+  #containers = new Map<string, ContainerRecord>();
 
   constructor(host: Host, options: RuntimeOptions) {
     this.#host = host;
@@ -375,7 +375,7 @@ export class ContainerRuntime {
     return join(this.#stateRoot, rt.name);
   }
 
-  #get(id: string): Record_ {
+  #get(id: string): ContainerRecord {
     const c = this.#containers.get(id);
     if (!c) throw notFound(`No such container in the runtime: ${id}`);
     return c;
@@ -411,7 +411,7 @@ export class ContainerRuntime {
     // A previous run of the same id leaves runtime state behind; runc refuses to create over it.
     await this.#oci(this.#runtime, ["delete", "--force", id], true);
 
-    const rec: Record_ = {
+    const rec: ContainerRecord = {
       id,
       bundleDir: dir,
       logPath: options.logPath,
@@ -495,9 +495,9 @@ export class ContainerRuntime {
    * its state; throws NotFound when the directory holds no runtime record.
    */
   async restore(id: string, bundleDir: string): Promise<ContainerState> {
-    let rec: Record_;
+    let rec: ContainerRecord;
     try {
-      rec = JSON.parse(await readFile(join(bundleDir, "runtime.json"), "utf8")) as Record_;
+      rec = JSON.parse(await readFile(join(bundleDir, "runtime.json"), "utf8")) as ContainerRecord;
     } catch {
       throw notFound(`No runtime record for container ${id} in "${bundleDir}"`);
     }
@@ -505,6 +505,17 @@ export class ContainerRuntime {
     rec.bundleDir = bundleDir;
     this.#containers.set(id, rec);
     return await this.state(id);
+  }
+
+  /**
+   * Containers the OCI runtime knows under berth's state root, registered here or not: at daemon
+   * start, the ones without a database entry are leftovers to delete.
+   */
+  async list(): Promise<{ id: string; pid: number; status: string; bundle: string }[]> {
+    const r = await this.#oci(this.#runtime, ["list", "--format", "json"], true);
+    if (r.code !== 0) return [];
+    const items = (JSON.parse(r.stdout || "null") ?? []) as { id: string; pid: number; status: string; bundle: string }[];
+    return items.map((c) => ({ id: c.id, pid: c.pid, status: c.status, bundle: c.bundle }));
   }
 
   /** Forgets a container without touching it (after `delete`, or when the service drops it). */
@@ -526,7 +537,7 @@ export class ContainerRuntime {
     return { exitCode: code < 0 ? 255 : code, exitedAt: st.mtime, oomKilled: await exists(join(dir, "oom")) };
   }
 
-  async #monitorPid(c: Record_): Promise<number> {
+  async #monitorPid(c: ContainerRecord): Promise<number> {
     const pid = (await readInt(join(c.bundleDir, "conmon.pid"))) ?? 0;
     return isAlive(pid, c.id) ? pid : 0;
   }

@@ -368,6 +368,8 @@ test("containers outlive the runtime instance: restore, attach, exec, stop; exit
       logPath: join(d.dir, "ctr.log"),
     });
     await rt.start(d.id);
+    const listed = await rt2.list();
+    assert.ok(listed.some((x) => x.id === c.id && x.status === "running"));
     const monitorPid = (await rt.state(c.id)).monitorPid;
     assert.ok(monitorPid > 0);
 
