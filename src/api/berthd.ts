@@ -10,6 +10,7 @@ import type { Server } from "node:http";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { createLogger, invalidArgument, messageOf, RealHost } from "../base/mod.ts";
+import { closeInheritedDescriptors } from "../runtime/mod.ts";
 import { DEFAULT_CONFIG_FILE, Daemon, type DaemonConfig, loadConfig } from "../daemon/mod.ts";
 import { buildRouter } from "./routes.ts";
 import { createApiServer } from "./server.ts";
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
   }
   writeFileSync(pidFile, `${process.pid}\n`);
 
+  closeInheritedDescriptors();
   const daemon = await Daemon.open(config, log, new RealHost());
   await daemon.start();
   const router = buildRouter(daemon);

@@ -9,6 +9,10 @@ import { EventBus } from "./events.ts";
 import { RemoteImages } from "./image_remote.ts";
 import { ImageService } from "./images.ts";
 import { RegistryClient } from "../registry/mod.ts";
+import { ContainerService, ContainerStore } from "../container/mod.ts";
+import { ContainerRuntime, defaultOciRuntime } from "../runtime/mod.ts";
+import { chainIds } from "../snapshot/mod.ts";
+import type { Digest } from "../base/mod.ts";
 
 /**
  * The composition root: opens the data root, wires the stores and services, restores state
@@ -24,6 +28,7 @@ export class Daemon {
   readonly snapshots: OverlaySnapshotter;
   readonly images: ImageService;
   readonly registry: RegistryClient;
+  readonly containers: ContainerService;
   readonly startedAt = Date.now();
 
   private constructor(config: DaemonConfig, log: Logger, host: Host, db: Db) {
@@ -48,6 +53,46 @@ export class Daemon {
     const remote = new RemoteImages(this.images, this.registry, log);
     this.images.remote = remote;
     this.loginHook = (auth) => remote.login(auth);
+    const rtName = config.defaultRuntime || "runc";
+    const rtPath = config.runtimes[rtName]?.path;
+    const runtime = new ContainerRuntime(host, {
+      stateRoot: join(config.execRoot, "runtime"),
+      runtime: rtPath ? { name: rtName, path: rtPath } : defaultOciRuntime(),
+      logger: log,
+    });
+    const cstore = new ContainerStore(db);
+    this.containers = new ContainerService({
+      store: cstore,
+      runtime,
+      snapshots: this.snapshots,
+      host,
+      log,
+      root: join(root, "containers"),
+      publish: (action, c, extra) => {
+        const labels = c.Config.Labels ?? {};
+        this.events.publish("container", action, c.Id, { ...labels, image: c.ImageName, name: c.Name.slice(1), ...(extra ?? {}) });
+      },
+      images: {
+        resolve: async (name: string) => {
+          const img = this.images.store.mustResolve(name);
+          const cfg = await this.images.store.config(img.id);
+          const top: Digest | undefined = chainIds(cfg.rootfs.diff_ids).at(-1);
+          return { id: img.id, config: cfg.config ?? {}, topChainId: top, name };
+        },
+      },
+    });
+    this.images.users = (id) => this.containers.imageUsers(id);
+    this.containerSnapshots = () =>
+      new Set(cstore.list().flatMap((c) => [c.berth.snapshotKey, ...(c.berth.topChainId ? [c.berth.topChainId] : [])]));
+    this.containerCounts = () => {
+      const all = cstore.list();
+      return {
+        running: all.filter((c) => c.State.Running && !c.State.Paused).length,
+        paused: all.filter((c) => c.State.Paused).length,
+        stopped: all.filter((c) => !c.State.Running).length,
+      };
+    };
+    this.startHooks.push(() => this.containers.restore());
   }
 
   /** Opens the data root (creating it) and returns a ready daemon. */
@@ -58,6 +103,7 @@ export class Daemon {
     const d = new Daemon(config, log, host, db);
     await d.content.init();
     await d.snapshots.init();
+    await mkdir(join(config.dataRoot, "containers"), { recursive: true, mode: 0o711 });
     await d.recover();
     return d;
   }

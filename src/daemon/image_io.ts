@@ -72,27 +72,39 @@ export async function loadImages(svc: ImageService, input: Readable, options: { 
         header.size !== undefined &&
         header.size <= SMALL &&
         (name.endsWith(".json") || !name.includes("/") || expectedDigest !== undefined);
-      const chunks: Buffer[] = [];
-      const collect = small && (header.size ?? 0) <= 1024 * 1024;
-      const tee = async function* () {
-        for await (const c of stream as AsyncIterable<Buffer>) {
-          if (collect) chunks.push(c);
-          yield c;
-        }
-      };
-      svc.content
-        .writeStream(Readable.from(tee()), expectedDigest ? { digest: expectedDigest, size: header.size ?? 0 } : undefined)
-        .then((info) => {
-          const rec: { digest: Digest; size: number; bytes?: Buffer } = { digest: info.digest, size: info.size };
-          if (chunks.length || info.size === 0) rec.bytes = Buffer.concat(chunks);
-          files.set(name, rec);
-          next();
-        })
-        .catch((e: unknown) => {
+      if (expectedDigest) {
+        void svc.content.info(expectedDigest).then((have) => {
+          if (!have) return write();
+          files.set(name, { digest: expectedDigest, size: have.size });
+          stream.on("end", next);
           stream.resume();
-          reject(e);
-          extract.destroy(e as Error);
-        });
+        }, reject);
+        return;
+      }
+      write();
+      function write() {
+        const chunks: Buffer[] = [];
+        const collect = small && (header.size ?? 0) <= 1024 * 1024;
+        const tee = async function* () {
+          for await (const c of stream as AsyncIterable<Buffer>) {
+            if (collect) chunks.push(c);
+            yield c;
+          }
+        };
+        svc.content
+          .writeStream(Readable.from(tee()), expectedDigest ? { digest: expectedDigest, size: header.size ?? 0 } : undefined)
+          .then((info) => {
+            const rec: { digest: Digest; size: number; bytes?: Buffer } = { digest: info.digest, size: info.size };
+            if (chunks.length || info.size === 0) rec.bytes = Buffer.concat(chunks);
+            files.set(name, rec);
+            next();
+          })
+          .catch((e: unknown) => {
+            stream.resume();
+            reject(e);
+            extract.destroy(e as Error);
+          });
+      }
     });
     extract.on("finish", resolve);
     extract.on("error", (e) => reject(invalidArgument(`Cannot load the archive: ${e.message}`)));

@@ -1,0 +1,3 @@
+export * from "./model.ts";
+export * from "./names.ts";
+export * from "./service.ts";

@@ -1,0 +1,885 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import {
+  BerthError,
+  conflict,
+  type Digest,
+  failedPrecondition,
+  type Host,
+  invalidArgument,
+  type Logger,
+  messageOf,
+  notFound,
+  randomId,
+} from "../base/mod.ts";
+import type { ContainerConfig } from "../oci/mod.ts";
+import {
+  type AttachSession,
+  type ContainerRuntime,
+  DEFAULT_PATH_ENV,
+  type ExitStatus,
+  formatTimestampNanos,
+  generateSpec,
+  type MountInput,
+  mergeEnv,
+  parseDockerTime,
+  readLogs,
+  type StdStream,
+} from "../runtime/mod.ts";
+import type { OverlaySnapshotter } from "../snapshot/mod.ts";
+import { type ContainerRecord, type ContainerStore, type CreateBody, type HostConfig, ZERO_TIME } from "./model.ts";
+import { checkName, randomName } from "./names.ts";
+
+/** What the container service needs from the image side (implemented by the daemon). */
+export interface ImageLookup {
+  /** Resolves a user's image reference to its ID, config and top chain ID; throws NotFound. */
+  resolve(name: string): Promise<{ id: Digest; config: ContainerConfig; topChainId: Digest | undefined; name: string }>;
+}
+
+/** Events the container service publishes. */
+export type Publish = (action: string, c: ContainerRecord, extra?: Record<string, string>) => void;
+
+/** A pending or live attachment of a client to a container's stdio. */
+interface Attachment {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  onData: (stream: StdStream, data: Buffer) => void;
+  onEnd: () => void;
+  session?: AttachSession;
+  pendingInput: Buffer[];
+  inputEnded: boolean;
+}
+
+const now = () => new Date().toISOString();
+
+function fresh(): ContainerRecord["State"] {
+  return {
+    Status: "created",
+    Running: false,
+    Paused: false,
+    Restarting: false,
+    OOMKilled: false,
+    Dead: false,
+    Pid: 0,
+    ExitCode: 0,
+    Error: "",
+    StartedAt: ZERO_TIME,
+    FinishedAt: ZERO_TIME,
+  };
+}
+
+/**
+ * The container lifecycle: create, start, stop, kill, remove, wait, attach, logs, restart
+ * policies, and restore after a daemon restart. Each container's process is run by the
+ * runtime under its own monitor (conmon), so containers outlive berthd.
+ */
+export class ContainerService {
+  readonly store: ContainerStore;
+  #rt: ContainerRuntime;
+  #snap: OverlaySnapshotter;
+  #host: Host;
+  #images: ImageLookup;
+  #publish: Publish;
+  #log: Logger;
+  #root: string;
+  #attachments = new Map<string, Set<Attachment>>();
+  #exitWaiters = new Map<string, Set<(code: number) => void>>();
+  #removeWaiters = new Map<string, Set<() => void>>();
+  #watching = new Set<string>();
+  #locks = new Map<string, Promise<void>>();
+
+  constructor(deps: {
+    store: ContainerStore;
+    runtime: ContainerRuntime;
+    snapshots: OverlaySnapshotter;
+    host: Host;
+    images: ImageLookup;
+    publish: Publish;
+    log: Logger;
+    root: string;
+  }) {
+    this.store = deps.store;
+    this.#rt = deps.runtime;
+    this.#snap = deps.snapshots;
+    this.#host = deps.host;
+    this.#images = deps.images;
+    this.#publish = deps.publish;
+    this.#log = deps.log;
+    this.#root = deps.root;
+  }
+
+  dir(id: string): string {
+    return join(this.#root, id);
+  }
+
+  /** Serialises lifecycle operations on one container. */
+  async #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const p = new Promise<void>((r) => {
+      release = r;
+    });
+    const chained = prev.then(() => p);
+    this.#locks.set(id, chained);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.#locks.get(id) === chained) this.#locks.delete(id);
+    }
+  }
+
+  /** POST /containers/create */
+  async create(body: CreateBody, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+    if (!body || typeof body !== "object") throw invalidArgument("config cannot be empty in order to create a container");
+    const imageRef = body.Image;
+    if (!imageRef) throw invalidArgument("Config cannot be empty in order to create a container");
+    const hc: HostConfig = body.HostConfig ?? {};
+    validateHostConfig(hc);
+    const finalName = name ? `/${checkName(name)}` : `/${randomName((n) => this.store.byName(n) !== undefined)}`;
+    if (name && this.store.byName(finalName)) {
+      const other = this.store.byName(finalName);
+      throw conflict(
+        `Conflict. The container name "${finalName}" is already in use by container "${other?.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    const img = await this.#images.resolve(imageRef);
+    const ic = img.config;
+    const id = randomId();
+    const cfg: ContainerConfig = { ...body };
+    delete (cfg as Record<string, unknown>).HostConfig;
+    delete (cfg as Record<string, unknown>).NetworkingConfig;
+    cfg.Hostname = body.Hostname || id.slice(0, 12);
+    cfg.Domainname = body.Domainname ?? "";
+    cfg.User = body.User || ic.User || "";
+    cfg.Env = mergeEnv(ic.Env ?? [`PATH=${DEFAULT_PATH_ENV}`], body.Env ?? []);
+    if (!cfg.Env.some((e) => e.startsWith("PATH="))) cfg.Env.unshift(`PATH=${DEFAULT_PATH_ENV}`);
+    const userEntrypoint = body.Entrypoint !== undefined && body.Entrypoint !== null;
+    cfg.Entrypoint = userEntrypoint ? (body.Entrypoint as string[]) : (ic.Entrypoint ?? null);
+    if (userEntrypoint && cfg.Entrypoint?.length === 1 && cfg.Entrypoint[0] === "") cfg.Entrypoint = null;
+    cfg.Cmd = body.Cmd && body.Cmd.length > 0 ? body.Cmd : userEntrypoint ? null : (ic.Cmd ?? null);
+    cfg.WorkingDir = body.WorkingDir || ic.WorkingDir || "";
+    cfg.Labels = { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) };
+    cfg.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) };
+    if (Object.keys(cfg.ExposedPorts).length === 0) delete cfg.ExposedPorts;
+    cfg.Volumes = { ...(ic.Volumes ?? {}), ...(body.Volumes ?? {}) };
+    if (Object.keys(cfg.Volumes).length === 0) cfg.Volumes = null;
+    if (!body.StopSignal && ic.StopSignal) cfg.StopSignal = ic.StopSignal;
+    if (!body.Healthcheck && ic.Healthcheck) cfg.Healthcheck = ic.Healthcheck;
+    if (ic.Shell && !cfg.Shell) cfg.Shell = ic.Shell;
+    cfg.Image = imageRef;
+    const argv = [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
+    if (argv.length === 0) throw invalidArgument("no command specified");
+    const dir = this.dir(id);
+    const rec: ContainerRecord = {
+      Id: id,
+      Name: finalName,
+      Created: now(),
+      Path: argv[0] ?? "",
+      Args: argv.slice(1),
+      Config: cfg,
+      HostConfig: {
+        NetworkMode: "bridge",
+        RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
+        LogConfig: { Type: "json-file", Config: {} },
+        ...hc,
+      },
+      State: fresh(),
+      Image: img.id,
+      ImageName: imageRef,
+      RestartCount: 0,
+      Driver: "overlay2",
+      Platform: "linux",
+      MountLabel: "",
+      ProcessLabel: "",
+      AppArmorProfile: "",
+      ExecIDs: null,
+      HostnamePath: join(dir, "hostname"),
+      HostsPath: join(dir, "hosts"),
+      ResolvConfPath: join(dir, "resolv.conf"),
+      LogPath: join(dir, "ctr.log"),
+      NetworkSettings: emptyNetworkSettings(),
+      Mounts: [],
+      berth: { snapshotKey: id, ...(img.topChainId ? { topChainId: img.topChainId } : {}) },
+    };
+    await mkdir(dir, { recursive: true, mode: 0o710 });
+    try {
+      await this.#snap.prepare(id, img.topChainId, { "berth.container": id });
+      await this.#writeEtc(rec);
+      this.store.insert(rec);
+    } catch (e) {
+      await this.#snap.remove(id).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    this.#publish("create", rec);
+    return { Id: id, Warnings: [] };
+  }
+
+  async #writeEtc(c: ContainerRecord): Promise<void> {
+    const hostname = c.Config.Hostname ?? c.Id.slice(0, 12);
+    await writeFile(c.HostnamePath, `${hostname}\n`);
+    const extra = (c.HostConfig.ExtraHosts ?? []).map((h) => {
+      const i = h.indexOf(":");
+      const host = h.slice(0, i);
+      let ip = h.slice(i + 1);
+      if (ip === "host-gateway") ip = "127.0.0.1";
+      return `${ip}\t${host}`;
+    });
+    const ip = (c.NetworkSettings.IPAddress as string | undefined) || "";
+    const hosts = [
+      "127.0.0.1\tlocalhost",
+      "::1\tlocalhost ip6-localhost ip6-loopback",
+      "fe00::0\tip6-localnet",
+      "ff00::0\tip6-mcastprefix",
+      "ff02::1\tip6-allnodes",
+      "ff02::2\tip6-allrouters",
+      ...extra,
+      ...(ip ? [`${ip}\t${hostname}`] : c.HostConfig.NetworkMode === "host" ? [] : [`127.0.1.1\t${hostname}`]),
+    ];
+    await writeFile(c.HostsPath, `${hosts.join("\n")}\n`);
+    let resolv = "";
+    const dns = c.HostConfig.Dns ?? [];
+    if (dns.length || (c.HostConfig.DnsSearch ?? []).length || (c.HostConfig.DnsOptions ?? []).length) {
+      resolv += (c.HostConfig.DnsSearch ?? []).length ? `search ${(c.HostConfig.DnsSearch ?? []).join(" ")}\n` : "";
+      resolv += dns.map((d) => `nameserver ${d}\n`).join("");
+      resolv += (c.HostConfig.DnsOptions ?? []).length ? `options ${(c.HostConfig.DnsOptions ?? []).join(" ")}\n` : "";
+      if (!dns.length) resolv += hostResolv().replace(/^(search|options).*\n/gm, "");
+    } else {
+      resolv = hostResolv();
+    }
+    await writeFile(c.ResolvConfPath, resolv);
+  }
+
+  /** Mount of the container's root filesystem. */
+  rootfs(c: ContainerRecord): string {
+    return join(this.dir(c.Id), "rootfs");
+  }
+
+  /** POST /containers/{id}/start */
+  async start(ref: string): Promise<void> {
+    const c0 = this.store.mustResolve(ref);
+    await this.#locked(c0.Id, async () => {
+      const c = this.store.mustResolve(c0.Id);
+      if (c.State.Paused) throw conflict(`cannot start a paused container, try unpause instead`);
+      if (c.State.Running) return; // docker: 304 Not Modified
+      await this.#startLocked(c);
+    });
+  }
+
+  async #startLocked(c: ContainerRecord): Promise<void> {
+    const dir = this.dir(c.Id);
+    const rootfs = this.rootfs(c);
+    await this.#host.unmount(rootfs).catch(() => {});
+    await this.#snap.mount(c.berth.snapshotKey, rootfs);
+    const hc = c.HostConfig;
+    const mounts: MountInput[] = [
+      { type: "bind", source: c.HostnamePath, destination: "/etc/hostname" },
+      { type: "bind", source: c.HostsPath, destination: "/etc/hosts" },
+      { type: "bind", source: c.ResolvConfPath, destination: "/etc/resolv.conf" },
+    ];
+    for (const [dest, opts] of Object.entries(hc.Tmpfs ?? {})) {
+      mounts.push({ type: "tmpfs", destination: dest, options: opts ? opts.split(",").filter(Boolean) : [] } as MountInput);
+    }
+    for (const b of hc.Binds ?? []) {
+      const parts = b.split(":");
+      const src = parts[0] ?? "";
+      const dst = parts[1] ?? "";
+      const mode = parts[2] ?? "";
+      if (!src.startsWith("/")) continue; // named volumes arrive with the volume issue
+      await mkdir(src, { recursive: true });
+      mounts.push({ type: "bind", source: src, destination: dst, readonly: mode.split(",").includes("ro") });
+    }
+    const netMode = hc.NetworkMode ?? "bridge";
+    const network = netMode === "host" ? ("host" as const) : ("private" as const);
+    let seccomp: string | undefined;
+    let noNewPrivileges = false;
+    for (const o of hc.SecurityOpt ?? []) {
+      const [k, v = ""] = o.includes("=") ? [o.slice(0, o.indexOf("=")), o.slice(o.indexOf("=") + 1)] : o.split(":");
+      if (k === "seccomp") seccomp = v;
+      else if (k === "no-new-privileges") noNewPrivileges = v === "" || v === "true";
+      else if (k === "label" || k === "apparmor") continue;
+      else throw invalidArgument(`Invalid --security-opt: "${o}"`);
+    }
+    const argv = [c.Path, ...c.Args];
+    const input: Parameters<typeof generateSpec>[0] = {
+      rootfs,
+      args: argv,
+      env: [...(c.Config.Env ?? []), ...(c.Config.Tty ? ["TERM=xterm"] : [])],
+      cwd: c.Config.WorkingDir || "/",
+      user: c.Config.User ?? "",
+      groupAdd: hc.GroupAdd ?? [],
+      tty: c.Config.Tty === true,
+      hostname: c.Config.Hostname ?? c.Id.slice(0, 12),
+      readonlyRootfs: hc.ReadonlyRootfs === true,
+      network,
+      pid: hc.PidMode === "host" ? "host" : "private",
+      ipc: hc.IpcMode === "host" ? "host" : "private",
+      uts: hc.UTSMode === "host" ? "host" : "private",
+      mounts,
+      privileged: hc.Privileged === true,
+      capAdd: hc.CapAdd ?? [],
+      capDrop: hc.CapDrop ?? [],
+      noNewPrivileges,
+      devices: (hc.Devices ?? []).map((d) => `${d.PathOnHost}:${d.PathInContainer || d.PathOnHost}:${d.CgroupPermissions || "rwm"}`),
+      sysctls: hc.Sysctls ?? {},
+      ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+      resources: resourcesOf(hc),
+      cgroupsPath: `/berth/${c.Id}`,
+      init: hc.Init === true,
+    };
+    if (hc.ShmSize) input.shmSize = hc.ShmSize;
+    if (seccomp !== undefined) input.seccomp = seccomp;
+    let spec: Awaited<ReturnType<typeof generateSpec>>;
+    try {
+      spec = await generateSpec(input);
+    } catch (e) {
+      await this.#host.unmount(rootfs).catch(() => {});
+      throw e;
+    }
+    c.State.Error = "";
+    try {
+      await this.#rt.create(c.Id, {
+        bundleDir: dir,
+        spec: spec.spec,
+        logPath: c.LogPath,
+        tty: c.Config.Tty === true,
+        stdin: c.Config.OpenStdin === true,
+        stdinOnce: c.Config.StdinOnce === true,
+      });
+    } catch (e) {
+      const code = ((e as BerthError).detail?.exitCode as number | undefined) ?? 128;
+      c.State = { ...c.State, Status: "exited", ExitCode: code, Error: messageOf(e), FinishedAt: now(), Running: false, Pid: 0 };
+      this.store.save(c);
+      await this.#host.unmount(rootfs).catch(() => {});
+      this.#publish("die", c, { exitCode: String(code) });
+      this.#endAttachments(c.Id);
+      this.#notifyExit(c.Id, code);
+      if (c.HostConfig.AutoRemove) void this.remove(c.Id, { force: true }).catch(() => {});
+      throw new BerthError((e as BerthError).kind ?? "Internal", `failed to create task for container: ${messageOf(e)}`, {
+        detail: { exitCode: code },
+      });
+    }
+    // Connect clients that attached before the start, then let the process run.
+    for (const a of this.#attachments.get(c.Id) ?? []) await this.#connect(c, a);
+    await this.#rt.start(c.Id);
+    const st = await this.#rt.state(c.Id);
+    c.State = { ...fresh(), Status: "running", Running: true, Pid: st.pid, StartedAt: now(), FinishedAt: c.State.FinishedAt };
+    c.berth.monitorPid = st.monitorPid;
+    c.berth.manualStop = false;
+    this.store.save(c);
+    this.#publish("start", c);
+    this.#watch(c.Id);
+  }
+
+  /** Watches for the container's exit and records it. */
+  #watch(id: string): void {
+    if (this.#watching.has(id)) return;
+    this.#watching.add(id);
+    this.#rt
+      .waitExit(id)
+      .then((exit) => this.#onExit(id, exit))
+      .catch((e: unknown) => this.#log.warn("waiting for container exit failed", { id, error: messageOf(e) }))
+      .finally(() => this.#watching.delete(id));
+  }
+
+  async #onExit(id: string, exit: ExitStatus): Promise<void> {
+    const c = this.store.get(id);
+    if (!c) return;
+    c.State = {
+      ...c.State,
+      Status: "exited",
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      Pid: 0,
+      ExitCode: exit.exitCode,
+      OOMKilled: exit.oomKilled,
+      FinishedAt: exit.exitedAt.toISOString(),
+    };
+    this.store.save(c);
+    await this.#host.unmount(this.rootfs(c)).catch(() => {});
+    if (exit.oomKilled) this.#publish("oom", c);
+    this.#publish("die", c, { exitCode: String(exit.exitCode) });
+    // Give attached clients the last output before closing their streams.
+    setTimeout(() => this.#endAttachments(id), 50);
+    this.#notifyExit(id, exit.exitCode);
+    const policy = c.HostConfig.RestartPolicy?.Name ?? "no";
+    const max = c.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
+    if (c.HostConfig.AutoRemove) {
+      await this.remove(id, { force: true }).catch((e: unknown) => this.#log.warn("auto-remove failed", { id, error: messageOf(e) }));
+      return;
+    }
+    const restart =
+      !c.berth.manualStop &&
+      (policy === "always" ||
+        policy === "unless-stopped" ||
+        (policy === "on-failure" && exit.exitCode !== 0 && (max === 0 || c.RestartCount < max)));
+    if (restart) {
+      const delay = Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60000);
+      c.RestartCount++;
+      c.State.Restarting = true;
+      c.State.Status = "restarting";
+      this.store.save(c);
+      setTimeout(() => {
+        void this.#locked(id, async () => {
+          const cur = this.store.get(id);
+          if (!cur || cur.berth.manualStop || cur.State.Running) return;
+          await this.#startLocked(cur);
+          this.#publish("restart", cur);
+        }).catch((e: unknown) => this.#log.warn("restart failed", { id, error: messageOf(e) }));
+      }, delay);
+    }
+  }
+
+  #notifyExit(id: string, code: number): void {
+    const ws = this.#exitWaiters.get(id);
+    this.#exitWaiters.delete(id);
+    for (const w of ws ?? []) w(code);
+  }
+
+  /** POST /containers/{id}/wait */
+  async wait(ref: string, condition: string, signal?: AbortSignal): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const c = this.store.mustResolve(ref);
+    const cond = condition || "not-running";
+    if (!["not-running", "next-exit", "removed"].includes(cond)) throw invalidArgument(`invalid condition: "${cond}"`);
+    if (cond === "not-running" && !c.State.Running && c.State.Status !== "restarting") {
+      return { StatusCode: c.State.ExitCode, Error: null };
+    }
+    const code = await new Promise<number>((resolve, reject) => {
+      if (cond === "removed") {
+        let last = c.State.ExitCode;
+        const exitSet = this.#exitWaiters.get(c.Id) ?? new Set();
+        const onExit = (n: number) => {
+          last = n;
+        };
+        exitSet.add(onExit);
+        this.#exitWaiters.set(c.Id, exitSet);
+        const set = this.#removeWaiters.get(c.Id) ?? new Set();
+        set.add(() => resolve(last));
+        this.#removeWaiters.set(c.Id, set);
+      } else {
+        const set = this.#exitWaiters.get(c.Id) ?? new Set();
+        set.add(resolve);
+        this.#exitWaiters.set(c.Id, set);
+      }
+      signal?.addEventListener("abort", () => reject(new BerthError("Canceled", "wait canceled")), { once: true });
+    });
+    return { StatusCode: code, Error: null };
+  }
+
+  /** POST /containers/{id}/stop */
+  async stop(ref: string, options: { timeout?: number | undefined; signal?: string | undefined } = {}): Promise<boolean> {
+    const c = this.store.mustResolve(ref);
+    if (!c.State.Running && c.State.Status !== "restarting") return false;
+    c.berth.manualStop = true;
+    this.store.save(c);
+    if (c.State.Status === "restarting") {
+      c.State.Restarting = false;
+      c.State.Status = "exited";
+      this.store.save(c);
+      return true;
+    }
+    if (c.State.Paused) await this.#rt.resume(c.Id).catch(() => {});
+    const sig = options.signal || c.Config.StopSignal || "SIGTERM";
+    const timeout = options.timeout ?? c.Config.StopTimeout ?? 10;
+    const exited = new Promise<void>((resolve) => {
+      const set = this.#exitWaiters.get(c.Id) ?? new Set();
+      set.add(() => resolve());
+      this.#exitWaiters.set(c.Id, set);
+    });
+    this.#publish("kill", c, { signal: String(sig).replace(/^SIG/, "") === sig ? sig : sig });
+    await this.#rt.kill(c.Id, sig).catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      exited.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), timeout < 0 ? 2 ** 31 - 1 : timeout * 1000);
+      }),
+    ]);
+    if (timer) clearTimeout(timer);
+    if (timedOut) {
+      this.#publish("kill", c, { signal: "9" });
+      await this.#rt.kill(c.Id, "SIGKILL").catch(() => {});
+      await exited;
+    }
+    this.#publish("stop", c);
+    return true;
+  }
+
+  /** POST /containers/{id}/kill */
+  async kill(ref: string, signal = "SIGKILL"): Promise<void> {
+    const c = this.store.mustResolve(ref);
+    if (!c.State.Running) throw conflict(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
+    if (signal === "SIGKILL" || signal === "KILL" || signal === "9") {
+      c.berth.manualStop = true;
+      this.store.save(c);
+    }
+    await this.#rt.kill(c.Id, signal);
+    this.#publish("kill", c, { signal: signal.replace(/^SIG/, "") });
+  }
+
+  /** POST /containers/{id}/restart */
+  async restart(ref: string, options: { timeout?: number | undefined; signal?: string | undefined } = {}): Promise<void> {
+    const c = this.store.mustResolve(ref);
+    await this.stop(c.Id, options);
+    await this.start(c.Id);
+    this.#publish("restart", c);
+  }
+
+  /** POST /containers/{id}/pause */
+  async pause(ref: string): Promise<void> {
+    const c = this.store.mustResolve(ref);
+    if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
+    await this.#rt.pause(c.Id);
+    c.State.Paused = true;
+    c.State.Status = "paused";
+    this.store.save(c);
+    this.#publish("pause", c);
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.store.mustResolve(ref);
+    if (!c.State.Paused) throw conflict(`Container ${c.Id} is not paused`);
+    await this.#rt.resume(c.Id);
+    c.State.Paused = false;
+    c.State.Status = "running";
+    this.store.save(c);
+    this.#publish("unpause", c);
+  }
+
+  /** DELETE /containers/{id} */
+  async remove(ref: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const c0 = this.store.mustResolve(ref);
+    await this.#locked(c0.Id, async () => {
+      const c = this.store.get(c0.Id);
+      if (!c) return;
+      if (c.State.Running || c.State.Status === "restarting") {
+        if (!options.force) {
+          throw conflict(
+            `cannot remove container "${c.Name}": container is ${c.State.Paused ? "paused" : "running"}: stop the container before removing or force remove`,
+          );
+        }
+        c.berth.manualStop = true;
+        this.store.save(c);
+        if (c.State.Paused) await this.#rt.resume(c.Id).catch(() => {});
+        await this.#rt.kill(c.Id, "SIGKILL").catch(() => {});
+        await Promise.race([this.#rt.waitExit(c.Id).catch(() => undefined), new Promise((r) => setTimeout(r, 10000))]);
+      }
+      await this.#rt.delete(c.Id, { force: true }).catch((e: unknown) => this.#log.debug("runtime delete", { error: messageOf(e) }));
+      await this.#host.unmount(this.rootfs(c)).catch(() => {});
+      this.store.delete(c.Id);
+      await this.#snap.remove(c.berth.snapshotKey).catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }));
+      await rm(this.dir(c.Id), { recursive: true, force: true }).catch(() => {});
+      this.#endAttachments(c.Id);
+      this.#publish("destroy", c);
+      const ws = this.#removeWaiters.get(c.Id);
+      this.#removeWaiters.delete(c.Id);
+      for (const w of ws ?? []) w();
+    });
+  }
+
+  /** POST /containers/{id}/rename */
+  rename(ref: string, newName: string): void {
+    const c = this.store.mustResolve(ref);
+    const n = `/${checkName(newName)}`;
+    const other = this.store.byName(n);
+    if (other && other.Id !== c.Id) {
+      throw conflict(
+        `Conflict. The container name "${n}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    const old = c.Name;
+    c.Name = n;
+    this.store.save(c);
+    this.#publish("rename", c, { oldName: old });
+  }
+
+  /**
+   * Attaches a client to a container's stdio. Output goes to `onData` until the process exits
+   * (`onEnd`). When the container is not running yet, the attachment connects at start.
+   */
+  async attach(
+    ref: string,
+    options: { stdin: boolean; stdout: boolean; stderr: boolean; onData: (s: StdStream, d: Buffer) => void; onEnd: () => void },
+  ): Promise<{ write(d: Buffer): void; end(): void; detach(): void }> {
+    const c = this.store.mustResolve(ref);
+    const a: Attachment = { ...options, pendingInput: [], inputEnded: false };
+    const set = this.#attachments.get(c.Id) ?? new Set();
+    set.add(a);
+    this.#attachments.set(c.Id, set);
+    if (c.State.Running) await this.#connect(c, a);
+    return {
+      write: (d: Buffer) => {
+        if (!a.stdin) return;
+        if (a.session) void a.session.write(d).catch(() => {});
+        else a.pendingInput.push(d);
+      },
+      end: () => {
+        if (!a.stdin) return;
+        a.inputEnded = true;
+        if (a.session && c.Config.StdinOnce) a.session.end();
+      },
+      detach: () => {
+        a.session?.close();
+        this.#attachments.get(c.Id)?.delete(a);
+      },
+    };
+  }
+
+  async #connect(c: ContainerRecord, a: Attachment): Promise<void> {
+    try {
+      a.session = await this.#rt.attach(c.Id, {
+        onData: (stream, data) => {
+          if ((stream === "stdout" && a.stdout) || (stream === "stderr" && a.stderr)) a.onData(stream, data);
+        },
+      });
+      for (const d of a.pendingInput) await a.session.write(d);
+      a.pendingInput = [];
+      if (a.inputEnded && c.Config.StdinOnce) a.session.end();
+    } catch (e) {
+      this.#log.warn("attach failed", { id: c.Id, error: messageOf(e) });
+    }
+  }
+
+  #endAttachments(id: string): void {
+    const set = this.#attachments.get(id);
+    this.#attachments.delete(id);
+    for (const a of set ?? []) {
+      a.session?.close();
+      a.onEnd();
+    }
+  }
+
+  /** GET /containers/{id}/logs */
+  async *logs(
+    ref: string,
+    options: {
+      stdout: boolean;
+      stderr: boolean;
+      follow: boolean;
+      tail?: number | undefined;
+      since?: string | undefined;
+      until?: string | undefined;
+      signal?: AbortSignal;
+    },
+  ): AsyncGenerator<{ stream: StdStream; data: Buffer; time: string }> {
+    const c = this.store.mustResolve(ref);
+    const o: Parameters<typeof readLogs>[1] = { stdout: options.stdout, stderr: options.stderr };
+    if (options.tail !== undefined && options.tail >= 0) o.tail = options.tail;
+    if (options.since && options.since !== "0") o.sinceNanos = parseDockerTime(options.since);
+    if (options.until && options.until !== "0") o.untilNanos = parseDockerTime(options.until);
+    if (options.signal) o.signal = options.signal;
+    if (options.follow && c.State.Running) {
+      o.follow = true;
+      o.stopWhen = new Promise<void>((resolve) => {
+        const set = this.#exitWaiters.get(c.Id) ?? new Set();
+        set.add(() => resolve());
+        this.#exitWaiters.set(c.Id, set);
+      });
+    }
+    try {
+      for await (const e of readLogs(c.LogPath, o)) yield { stream: e.stream, data: e.data, time: e.time };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw e;
+    }
+  }
+
+  /** Restores containers after a daemon restart: running ones are watched again, the others get their exit recorded. */
+  async restore(): Promise<void> {
+    for (const c of this.store.list()) {
+      if (!c.State.Running && c.State.Status !== "restarting" && c.State.Status !== "paused") continue;
+      try {
+        const st = await this.#rt.restore(c.Id, this.dir(c.Id));
+        if (st.status === "running" || st.status === "paused" || st.status === "created") {
+          c.State.Pid = st.pid;
+          this.store.save(c);
+          this.#watch(c.Id);
+        } else {
+          await this.#onExit(c.Id, st.exit ?? { exitCode: 255, exitedAt: new Date(), oomKilled: false });
+        }
+      } catch (e) {
+        this.#log.warn("cannot restore container", { id: c.Id, error: messageOf(e) });
+        await this.#onExit(c.Id, { exitCode: 255, exitedAt: new Date(), oomKilled: false });
+      }
+    }
+    // Containers with restart policy always start with the daemon.
+    for (const c of this.store.list()) {
+      const p = c.HostConfig.RestartPolicy?.Name;
+      if (!c.State.Running && (p === "always" || (p === "unless-stopped" && !c.berth.manualStop)) && c.State.StartedAt !== ZERO_TIME) {
+        await this.start(c.Id).catch((e: unknown) => this.#log.warn("restart at boot failed", { id: c.Id, error: messageOf(e) }));
+      }
+    }
+  }
+
+  /** Exec processes and top read the runtime directly. */
+  get runtime(): ContainerRuntime {
+    return this.#rt;
+  }
+
+  /** GET /containers/{id}/top */
+  async top(ref: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const c = this.store.mustResolve(ref);
+    if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+    const pids = new Set<string>();
+    const cg = await this.#cgroupPids(c.Id);
+    for (const p of cg) pids.add(p);
+    if (pids.size === 0 && c.State.Pid) pids.add(String(c.State.Pid));
+    const args = (psArgs || "-ef").split(/\s+/).filter(Boolean);
+    const r = await this.#host.run("ps", args, { allowFailure: true });
+    if (r.code !== 0) throw invalidArgument(`Error running ps: ${r.stderr.trim()}`);
+    const lines = r.stdout.split("\n").filter(Boolean);
+    const header = lines[0] ?? "";
+    const titles = header.trim().split(/\s+/);
+    const pidCol = titles.indexOf("PID");
+    if (pidCol < 0) throw invalidArgument(`Couldn't find PID field in ps output`);
+    const procs: string[][] = [];
+    for (const l of lines.slice(1)) {
+      const f = l.trim().split(/\s+/);
+      if (!pids.has(f[pidCol] ?? "")) continue;
+      const row = f.slice(0, titles.length - 1);
+      row.push(f.slice(titles.length - 1).join(" "));
+      procs.push(row);
+    }
+    return { Titles: titles, Processes: procs };
+  }
+
+  async #cgroupPids(id: string): Promise<string[]> {
+    const { readFile } = await import("node:fs/promises");
+    for (const p of [
+      `/sys/fs/cgroup/pids/berth/${id}/cgroup.procs`,
+      `/sys/fs/cgroup/memory/berth/${id}/cgroup.procs`,
+      `/sys/fs/cgroup/berth/${id}/cgroup.procs`,
+    ]) {
+      try {
+        return (await readFile(p, "utf8")).split("\n").filter(Boolean);
+      } catch {
+        // try the next hierarchy
+      }
+    }
+    return [];
+  }
+
+  /** Formats a log timestamp for `--timestamps`. */
+  static timestamp(ns: bigint): string {
+    return formatTimestampNanos(ns);
+  }
+
+  /** Ensures a container is running (exec, top, attach checks). */
+  mustRun(ref: string): ContainerRecord {
+    const c = this.store.mustResolve(ref);
+    if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw conflict(`Container ${c.Id} is paused, unpause the container before exec`);
+    return c;
+  }
+
+  /** Throws when no container matches (for routes that only check existence). */
+  exists(ref: string): ContainerRecord {
+    const c = this.store.resolve(ref);
+    if (!c) throw notFound(`No such container: ${ref}`);
+    return c;
+  }
+
+  /** Whether any container references the image (for rmi). */
+  imageUsers(imageId: string): { id: string; running: boolean }[] {
+    return this.store
+      .list()
+      .filter((c) => c.Image === imageId)
+      .map((c) => ({ id: c.Id, running: c.State.Running }));
+  }
+
+  failIfRunning(c: ContainerRecord): void {
+    if (c.State.Running) throw failedPrecondition(`Container ${c.Id} is running`);
+  }
+}
+
+function hostResolv(): string {
+  try {
+    // The host's resolv.conf without loopback resolvers a container cannot reach.
+    const { readFileSync } = require_fs();
+    const t = readFileSync("/etc/resolv.conf", "utf8") as string;
+    const lines = t.split("\n").filter((l) => !/^nameserver\s+127\./.test(l));
+    if (!lines.some((l) => l.startsWith("nameserver"))) lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
+    return `${lines.filter(Boolean).join("\n")}\n`;
+  } catch {
+    return "nameserver 8.8.8.8\n";
+  }
+}
+
+import * as fsSync from "node:fs";
+
+function require_fs(): typeof fsSync {
+  return fsSync;
+}
+
+function validateHostConfig(hc: HostConfig): void {
+  const nonNeg = (k: keyof HostConfig) => {
+    const v = hc[k];
+    if (v !== undefined && v !== null && (typeof v !== "number" || v < 0 || !Number.isFinite(v))) {
+      throw invalidArgument(`Invalid ${String(k)}: must be a non-negative number`);
+    }
+  };
+  for (const k of ["Memory", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota", "ShmSize", "BlkioWeight"] as const)
+    nonNeg(k);
+  if (hc.Memory && hc.Memory > 0 && hc.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
+  if (hc.NanoCpus && hc.NanoCpus > os.cpus().length * 1e9) {
+    throw invalidArgument(`Range of CPUs is from 0.01 to ${os.cpus().length}.00, as there are only ${os.cpus().length} CPUs available`);
+  }
+  if (hc.CpusetCpus && !/^[0-9]{1,4}(-[0-9]{1,4})?(,[0-9]{1,4}(-[0-9]{1,4})?)*$/.test(hc.CpusetCpus)) {
+    throw invalidArgument(`Invalid value ${hc.CpusetCpus} for cpuset cpus`);
+  }
+  const rp = hc.RestartPolicy?.Name ?? "";
+  if (!["", "no", "always", "unless-stopped", "on-failure"].includes(rp)) throw invalidArgument(`invalid restart policy '${rp}'`);
+  if (hc.AutoRemove && rp !== "" && rp !== "no") throw invalidArgument("can't create 'AutoRemove' container with restart policy");
+  const nm = hc.NetworkMode ?? "";
+  if (nm && !["default", "bridge", "host", "none"].includes(nm) && !nm.startsWith("container:")) {
+    throw notFound(`network ${nm} not found`);
+  }
+}
+
+function resourcesOf(hc: HostConfig): Parameters<typeof generateSpec>[0]["resources"] {
+  const r: NonNullable<Parameters<typeof generateSpec>[0]["resources"]> = {};
+  if (hc.Memory) r.memory = hc.Memory;
+  if (hc.MemoryReservation) r.memoryReservation = hc.MemoryReservation;
+  if (hc.MemorySwap) r.memorySwap = hc.MemorySwap;
+  if (hc.MemorySwappiness !== undefined && hc.MemorySwappiness !== null && hc.MemorySwappiness >= 0)
+    r.memorySwappiness = hc.MemorySwappiness;
+  if (hc.OomKillDisable) r.oomKillDisable = true;
+  if (hc.CpuShares) r.cpuShares = hc.CpuShares;
+  if (hc.NanoCpus) r.nanoCpus = hc.NanoCpus;
+  if (hc.CpuPeriod) r.cpuPeriod = hc.CpuPeriod;
+  if (hc.CpuQuota) r.cpuQuota = hc.CpuQuota;
+  if (hc.CpusetCpus) r.cpusetCpus = hc.CpusetCpus;
+  if (hc.CpusetMems) r.cpusetMems = hc.CpusetMems;
+  if (hc.PidsLimit && hc.PidsLimit > 0) r.pidsLimit = hc.PidsLimit;
+  if (hc.BlkioWeight) r.blkioWeight = hc.BlkioWeight;
+  return r;
+}
+
+function emptyNetworkSettings(): Record<string, unknown> {
+  return {
+    Bridge: "",
+    SandboxID: "",
+    SandboxKey: "",
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: {},
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: "",
+    Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    MacAddress: "",
+    Networks: {},
+  };
+}
