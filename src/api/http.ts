@@ -46,6 +46,8 @@ export interface Ctx {
   /** The socket when the request is an upgrade (hijack); undefined otherwise. */
   upgradeSocket?: Duplex;
   upgradeHead?: Buffer;
+  /** The request body of an upgrade request (it arrives with the head). */
+  upgradeBody?: Buffer;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void> | void;

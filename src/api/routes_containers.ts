@@ -457,7 +457,16 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     const e = execs.get(params.id ?? "");
     if (!e) throw notFound(`No such exec instance: ${params.id}`);
     if (e.Running || e.ExitCode !== null) throw conflict(`Exec command ${e.ID} has already run`);
-    const startBody = (await readJson<{ Detach?: boolean; Tty?: boolean }>(req)) ?? {};
+    let startBody: { Detach?: boolean; Tty?: boolean } = {};
+    if (ctx.upgradeSocket) {
+      if (ctx.upgradeBody?.length) {
+        try {
+          startBody = JSON.parse(ctx.upgradeBody.toString("utf8")) as typeof startBody;
+        } catch {
+          throw invalidArgument("Invalid exec start body");
+        }
+      }
+    } else startBody = (await readJson<typeof startBody>(req)) ?? {};
     const c = svc.mustRun(e.ContainerID);
     const spec = JSON.parse(await readFile(join(svc.dir(c.Id), "config.json"), "utf8")) as { process: ProcessSpec; root: { path: string } };
     const user = e.body.User ? await resolveUser(spec.root.path, e.body.User, []) : undefined;
@@ -512,6 +521,80 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     e.ExitCode = exitCode;
     d.events.publish("container", "exec_die", c.Id, { name: c.Name.slice(1), execID: e.ID, exitCode: String(exitCode) });
     sock?.end();
+  });
+
+  router.add("GET", "/containers/{id}/stats", async ({ req, res, params, query }) => {
+    const c = svc.store.mustResolve(params.id ?? "");
+    const stream = qBool(query, "stream", true) && !qBool(query, "one-shot");
+    const empty = () => ({
+      read: "0001-01-01T00:00:00Z",
+      preread: "0001-01-01T00:00:00Z",
+      pids_stats: {},
+      blkio_stats: {
+        io_service_bytes_recursive: null,
+        io_serviced_recursive: null,
+        io_queue_recursive: null,
+        io_service_time_recursive: null,
+        io_wait_time_recursive: null,
+        io_merged_recursive: null,
+        io_time_recursive: null,
+        sectors_recursive: null,
+      },
+      num_procs: 0,
+      storage_stats: {},
+      cpu_stats: {
+        cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 },
+        throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 },
+      },
+      precpu_stats: {
+        cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 },
+        throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 },
+      },
+      memory_stats: {},
+      name: c.Name,
+      id: c.Id,
+    });
+    const sample = async (): Promise<Record<string, unknown>> => {
+      const cur = svc.store.get(c.Id);
+      if (!cur?.State.Running) return empty();
+      const st = (await svc.runtime.stats(c.Id)) as unknown as Record<string, unknown>;
+      return { ...st, name: c.Name, id: c.Id };
+    };
+    let prev = await sample().catch(() => empty());
+    const withPre = (cur: Record<string, unknown>, pre: Record<string, unknown>) => ({
+      ...cur,
+      preread: pre.read,
+      precpu_stats: pre.cpu_stats,
+    });
+    res.writeHead(200, { "Content-Type": "application/json" });
+    if (!stream) {
+      // docker stats --no-stream needs two samples for a CPU percentage.
+      if (!qBool(query, "one-shot")) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const cur = await sample().catch(() => empty());
+        res.end(`${JSON.stringify(withPre(cur, prev))}\n`);
+      } else res.end(`${JSON.stringify(withPre(prev, empty()))}\n`);
+      return;
+    }
+    let closed = false;
+    req.socket.on("close", () => {
+      closed = true;
+    });
+    res.write(`${JSON.stringify(withPre(prev, empty()))}\n`);
+    while (!closed) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (closed) break;
+      const cur = await sample().catch(() => empty());
+      res.write(`${JSON.stringify(withPre(cur, prev))}\n`);
+      prev = cur;
+    }
+    res.end();
+  });
+
+  router.add("POST", "/containers/{id}/update", async ({ req, res, params }) => {
+    const body = (await readJson<Record<string, unknown>>(req)) ?? {};
+    await svc.update(params.id ?? "", body);
+    sendJson(res, 200, { Warnings: [] });
   });
 
   router.add("POST", "/containers/prune", async ({ res, query }) => {

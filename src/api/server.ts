@@ -73,7 +73,15 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsServerOpti
       sendError(fake, e);
       return;
     }
-    const ctx: Ctx = { ...r.ctx, req, res: fake, upgradeSocket: socket, upgradeHead: head };
+    // An upgrade request's body (exec start's JSON) arrives in `head`, before the raw stream.
+    const len = Number(req.headers["content-length"] ?? 0);
+    let body: Buffer = Buffer.alloc(0);
+    let rest: Buffer = head;
+    if (len > 0 && len <= 1024 * 1024) {
+      body = head.subarray(0, len);
+      rest = head.subarray(len);
+    }
+    const ctx: Ctx = { ...r.ctx, req, res: fake, upgradeSocket: socket, upgradeHead: rest, upgradeBody: body };
     Promise.resolve()
       .then(() => r.handler(ctx))
       .catch((e: unknown) => {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
@@ -583,6 +584,24 @@ export class ContainerService {
     });
   }
 
+  /** POST /containers/{id}/update: resources of a running container (runc update) and the restart policy. */
+  async update(ref: string, body: Record<string, unknown>): Promise<void> {
+    const c = this.store.mustResolve(ref);
+    const hc = { ...c.HostConfig, ...(body as HostConfig) };
+    if (body.RestartPolicy) hc.RestartPolicy = body.RestartPolicy as HostConfig["RestartPolicy"];
+    validateHostConfig(hc);
+    if (hc.AutoRemove && hc.RestartPolicy?.Name && hc.RestartPolicy.Name !== "no") {
+      throw invalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container");
+    }
+    if (c.State.Running) {
+      const { buildResources, readHostInfo } = await import("../runtime/mod.ts");
+      await this.#rt.update(c.Id, buildResources(resourcesOf(hc) ?? {}, await readHostInfo()));
+    }
+    c.HostConfig = hc;
+    this.store.save(c);
+    this.#publish("update", c);
+  }
+
   /** POST /containers/{id}/rename */
   rename(ref: string, newName: string): void {
     const c = this.store.mustResolve(ref);
@@ -801,20 +820,13 @@ export class ContainerService {
 function hostResolv(): string {
   try {
     // The host's resolv.conf without loopback resolvers a container cannot reach.
-    const { readFileSync } = require_fs();
-    const t = readFileSync("/etc/resolv.conf", "utf8") as string;
+    const t = readFileSync("/etc/resolv.conf", "utf8");
     const lines = t.split("\n").filter((l) => !/^nameserver\s+127\./.test(l));
     if (!lines.some((l) => l.startsWith("nameserver"))) lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
     return `${lines.filter(Boolean).join("\n")}\n`;
   } catch {
     return "nameserver 8.8.8.8\n";
   }
-}
-
-import * as fsSync from "node:fs";
-
-function require_fs(): typeof fsSync {
-  return fsSync;
 }
 
 function validateHostConfig(hc: HostConfig): void {
