@@ -61,7 +61,8 @@ export function imageRoutes(router: Router, d: Daemon): void {
         await d.images.pull(name, {
           platform,
           auth: decodeRegistryAuth(req),
-          allTags: false,
+          // The docker CLI always sends a tag unless `--all-tags`.
+          allTags: !tag && !/[:@][^/]*$/.test(fromImage),
           progress: (m) => out.write(m),
           signal,
         });
