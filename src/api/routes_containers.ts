@@ -31,7 +31,9 @@ function statusString(c: ContainerRecord): string {
   const t = Date.now();
   if (st.Running) {
     if (st.Paused) return `Up ${humanDuration(t - Date.parse(st.StartedAt))} (Paused)`;
-    return `Up ${humanDuration(t - Date.parse(st.StartedAt))}`;
+    const h = st.Health?.Status;
+    const suffix = h === "starting" ? " (health: starting)" : h ? ` (${h})` : "";
+    return `Up ${humanDuration(t - Date.parse(st.StartedAt))}${suffix}`;
   }
   if (st.Status === "restarting") return `Restarting (${st.ExitCode}) ${humanDuration(t - Date.parse(st.FinishedAt))} ago`;
   if (st.Status === "removing") return "Removal In Progress";

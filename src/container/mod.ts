@@ -1,3 +1,4 @@
 export * from "./model.ts";
 export * from "./names.ts";
 export * from "./service.ts";
+export * from "./health.ts";

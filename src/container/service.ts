@@ -30,6 +30,7 @@ import {
 } from "../runtime/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
 import { type ContainerRecord, type ContainerStore, type CreateBody, type HostConfig, ZERO_TIME } from "./model.ts";
+import { HealthMonitor } from "./health.ts";
 import { checkName, randomName } from "./names.ts";
 
 /** What the container service needs from the image side (implemented by the daemon). */
@@ -90,6 +91,7 @@ export class ContainerService {
   #removeWaiters = new Map<string, Set<() => void>>();
   #watching = new Set<string>();
   #locks = new Map<string, Promise<void>>();
+  #health: HealthMonitor;
 
   constructor(deps: {
     store: ContainerStore;
@@ -109,6 +111,13 @@ export class ContainerService {
     this.#publish = deps.publish;
     this.#log = deps.log;
     this.#root = deps.root;
+    this.#health = new HealthMonitor({
+      runtime: deps.runtime,
+      store: deps.store,
+      dir: (id) => this.dir(id),
+      publish: (a, c) => this.#publish(a, c),
+      log: deps.log,
+    });
   }
 
   dir(id: string): string {
@@ -373,6 +382,7 @@ export class ContainerService {
     c.berth.manualStop = false;
     this.store.save(c);
     this.#publish("start", c);
+    this.#health.start(c);
     this.#watch(c.Id);
   }
 
@@ -388,6 +398,7 @@ export class ContainerService {
   }
 
   async #onExit(id: string, exit: ExitStatus): Promise<void> {
+    this.#health.stop(id);
     const c = this.store.get(id);
     if (!c) return;
     c.State = {
@@ -718,6 +729,7 @@ export class ContainerService {
         if (st.status === "running" || st.status === "paused" || st.status === "created") {
           c.State.Pid = st.pid;
           this.store.save(c);
+          if (c.State.Health) this.#health.start(c);
           this.#watch(c.Id);
         } else {
           await this.#onExit(c.Id, st.exit ?? { exitCode: 255, exitedAt: new Date(), oomKilled: false });
