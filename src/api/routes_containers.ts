@@ -402,6 +402,7 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
       if (!ended) att.detach();
     });
     sock.on("error", () => att.detach());
+    sock.resume();
     // A container that is not running and will not start: nothing to stream.
     if (!c.State.Running && c.State.Status === "exited" && !stream) sock.end();
   });
@@ -517,6 +518,7 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
       });
       sock.on("end", () => session.end());
       sock.on("error", () => {});
+      sock.resume();
     }
     const { exitCode } = await session.exit;
     e.Running = false;

@@ -75,15 +75,34 @@ export function createApiServer(router: Router, log: Logger, tls?: TlsServerOpti
     }
     // An upgrade request's body (exec start's JSON) arrives in `head`, before the raw stream.
     const len = Number(req.headers["content-length"] ?? 0);
-    let body: Buffer = Buffer.alloc(0);
-    let rest: Buffer = head;
-    if (len > 0 && len <= 1024 * 1024) {
-      body = head.subarray(0, len);
-      rest = head.subarray(len);
-    }
-    const ctx: Ctx = { ...r.ctx, req, res: fake, upgradeSocket: socket, upgradeHead: rest, upgradeBody: body };
-    Promise.resolve()
-      .then(() => r.handler(ctx))
+    const readBodyThen = async (): Promise<Ctx> => {
+      let buf: Buffer = head;
+      if (len > 0 && len <= 1024 * 1024) {
+        // The body may arrive after the head: read exactly its length before the raw stream starts.
+        while (buf.length < len) {
+          const chunk = await new Promise<Buffer | undefined>((resolve) => {
+            const onData = (c: Buffer) => {
+              socket.off("end", onEnd);
+              socket.pause();
+              resolve(c);
+            };
+            const onEnd = () => {
+              socket.off("data", onData);
+              resolve(undefined);
+            };
+            socket.once("data", onData);
+            socket.once("end", onEnd);
+            socket.resume();
+          });
+          if (!chunk) break;
+          buf = Buffer.concat([buf, chunk]);
+        }
+        return { ...r.ctx, req, res: fake, upgradeSocket: socket, upgradeHead: buf.subarray(len), upgradeBody: buf.subarray(0, len) };
+      }
+      return { ...r.ctx, req, res: fake, upgradeSocket: socket, upgradeHead: buf, upgradeBody: Buffer.alloc(0) };
+    };
+    readBodyThen()
+      .then((ctx) => r.handler(ctx))
       .catch((e: unknown) => {
         if (!fake.headersSent) sendError(fake, e);
         else socket.destroy();

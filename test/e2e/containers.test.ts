@@ -1,0 +1,193 @@
+/**
+ * Black-box container lifecycle tests through real clients (the docker CLI and berth) against
+ * the berthd that scripts/test.sh started. Resources are named after the test and removed.
+ */
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { clients, ok, run, SOCKET, uniq, until } from "./_lib.ts";
+
+const skip = !SOCKET || process.getuid?.() !== 0 ? "needs root and BERTH_TEST_SOCKET (scripts/test.sh)" : false;
+
+for (const client of clients()) {
+  const name = client.endsWith("berth") ? "berth" : "docker";
+  describe(`containers via ${name}`, { skip }, () => {
+    const made: string[] = [];
+    const n = (p: string) => {
+      const x = uniq(`e2e-${p}`);
+      made.push(x);
+      return x;
+    };
+    after(() => {
+      if (made.length) run(client, ["rm", "-f", ...made]);
+    });
+
+    test("run prints the output and removes with --rm", () => {
+      ok(client, ["pull", "-q", "busybox"]);
+      assert.equal(ok(client, ["run", "--rm", "busybox", "echo", "hello", "world"]), "hello world");
+    });
+
+    test("exit codes follow Docker: code, 128+signal, 127, 126", () => {
+      assert.equal(run(client, ["run", "--rm", "busybox", "sh", "-c", "exit 3"]).code, 3);
+      // PID 1 cannot be SIGKILLed from inside its namespace: kill a child and pass its status on.
+      assert.equal(run(client, ["run", "--rm", "busybox", "sh", "-c", "sleep 100 & kill -9 $!; wait $!"]).code, 137);
+      const nf = run(client, ["run", "--rm", "busybox", "no-such-binary"]);
+      assert.equal(nf.code, 127);
+      assert.match(nf.err, /executable file not found/);
+      assert.equal(run(client, ["run", "--rm", "busybox", "/etc/passwd"]).code, 126);
+    });
+
+    test("stdin is piped to the container and closed at EOF", () => {
+      assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
+      assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
+    });
+
+    test("a tty gives the process a terminal", () => {
+      assert.match(ok(client, ["run", "--rm", "-t", "busybox", "tty"]), /^\/dev\/pts\/\d+/);
+    });
+
+    test("detached containers: logs, stop, start, restart, inspect", async () => {
+      const c = n("detached");
+      ok(client, [
+        "run",
+        "-d",
+        "--name",
+        c,
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+      ]);
+      assert.ok(await until(() => run(client, ["logs", c]).out.includes("started")));
+      assert.equal(ok(client, ["inspect", "--format", "{{.State.Running}}", c]), "true");
+      assert.equal(ok(client, ["inspect", "--format", "{{.State.Status}}", c]), "running");
+      ok(client, ["stop", "-t", "5", c]);
+      assert.equal(ok(client, ["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", c]), "exited 0");
+      assert.match(ok(client, ["logs", c]), /bye/);
+      ok(client, ["start", c]);
+      assert.equal(ok(client, ["inspect", "--format", "{{.State.Running}}", c]), "true");
+      ok(client, ["restart", "-t", "1", c]);
+      assert.equal(ok(client, ["inspect", "--format", "{{.State.Running}}", c]), "true");
+      ok(client, ["kill", c]);
+      assert.equal(ok(client, ["wait", c]), "137");
+    });
+
+    test("logs with tail, timestamps and both streams", () => {
+      const c = n("logs");
+      ok(client, ["run", "--name", c, "busybox", "sh", "-c", "echo err >&2; sleep 0.2; echo one; echo two; echo three"]);
+      assert.equal(ok(client, ["logs", "--tail", "1", c]), "three");
+      const all = run(client, ["logs", c]);
+      assert.match(all.out, /one\ntwo\nthree/);
+      assert.match(all.err, /err/);
+      assert.match(ok(client, ["logs", "-t", "--tail", "1", c]), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z three$/);
+    });
+
+    test("exec runs in the container with its exit code and stdin", () => {
+      const c = n("exec");
+      ok(client, ["run", "-d", "--name", c, "busybox", "sleep", "300"]);
+      assert.equal(ok(client, ["exec", c, "cat", "/etc/hostname"]), ok(client, ["inspect", "--format", "{{.Config.Hostname}}", c]));
+      assert.equal(run(client, ["exec", c, "sh", "-c", "exit 7"]).code, 7);
+      assert.equal(ok(client, ["exec", "-i", c, "cat"], { input: "via exec\n" }), "via exec");
+      assert.equal(ok(client, ["exec", "-u", "nobody", c, "id", "-u"]), "65534");
+      assert.equal(ok(client, ["exec", "-w", "/tmp", "-e", "X=1", c, "sh", "-c", "echo $PWD $X"]), "/tmp 1");
+    });
+
+    test("names, labels and ps filters", () => {
+      const a = n("ps-a");
+      const b = n("ps-b");
+      ok(client, ["run", "-d", "--name", a, "-l", "tier=web", "busybox", "sleep", "300"]);
+      assert.equal(run(client, ["run", "--name", b, "-l", "tier=db", "busybox", "sh", "-c", "exit 2"]).code, 2);
+      const running = ok(client, ["ps", "--format", "{{.Names}}"]).split("\n");
+      assert.ok(running.includes(a));
+      assert.ok(!running.includes(b));
+      assert.equal(ok(client, ["ps", "-a", "--filter", "label=tier=db", "--format", "{{.Names}}"]), b);
+      assert.equal(ok(client, ["ps", "-a", "--filter", `name=${b}`, "--filter", "exited=2", "--format", "{{.Names}}"]), b);
+      assert.equal(ok(client, ["ps", "-a", "--filter", "status=running", "--filter", "label=tier", "--format", "{{.Names}}"]), a);
+      assert.ok(ok(client, ["ps", "-a", "--filter", "ancestor=busybox", "--format", "{{.Names}}"]).split("\n").includes(b));
+      const dup = run(client, ["create", "--name", a, "busybox"]);
+      assert.notEqual(dup.code, 0);
+      assert.match(dup.err, /is already in use/);
+      const renamed = `${a}-renamed`;
+      ok(client, ["rename", a, renamed]);
+      made.push(renamed);
+      assert.equal(ok(client, ["inspect", "--format", "{{.Name}}", renamed]), `/${renamed}`);
+    });
+
+    test("pause and unpause freeze the container", () => {
+      const c = n("pause");
+      ok(client, ["run", "-d", "--name", c, "busybox", "sleep", "300"]);
+      ok(client, ["pause", c]);
+      assert.equal(ok(client, ["inspect", "--format", "{{.State.Status}}", c]), "paused");
+      ok(client, ["unpause", c]);
+      assert.equal(ok(client, ["inspect", "--format", "{{.State.Status}}", c]), "running");
+    });
+
+    test("security defaults: Docker's 14 capabilities, masked paths, seccomp", () => {
+      const caps = ok(client, ["run", "--rm", "busybox", "grep", "-E", "^Cap(Eff|Inh|Bnd)", "/proc/self/status"]);
+      assert.match(caps, /CapInh:\s+0000000000000000/);
+      assert.match(caps, /CapEff:\s+00000000a80425fb/);
+      assert.match(ok(client, ["run", "--rm", "busybox", "grep", "Seccomp:", "/proc/self/status"]), /Seccomp:\s+2/);
+      assert.equal(ok(client, ["run", "--rm", "busybox", "cat", "/proc/timer_list"]), "");
+      assert.notEqual(run(client, ["run", "--rm", "busybox", "sh", "-c", "echo 1 > /proc/sys/kernel/panic"]).code, 0);
+      assert.match(ok(client, ["run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"]), /0000000000000000/);
+      assert.match(ok(client, ["run", "--rm", "--privileged", "busybox", "grep", "Seccomp:", "/proc/self/status"]), /Seccomp:\s+0/);
+      assert.notEqual(run(client, ["run", "--rm", "--read-only", "busybox", "touch", "/x"]).code, 0);
+    });
+
+    test("resource limits reach the cgroup; update changes them", () => {
+      const c = n("limits");
+      ok(client, ["run", "-d", "--name", c, "-m", "64m", "--pids-limit", "50", "--cpus", "0.5", "busybox", "sleep", "300"]);
+      const mem = ok(client, [
+        "exec",
+        c,
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+      ]);
+      assert.equal(mem, String(64 * 1024 * 1024));
+      assert.equal(
+        ok(client, ["inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}", c]),
+        `${64 * 1024 * 1024} 50 500000000`,
+      );
+      ok(client, ["update", "-m", "128m", "--memory-swap", "256m", c]);
+      const mem2 = ok(client, [
+        "exec",
+        c,
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+      ]);
+      assert.equal(mem2, String(128 * 1024 * 1024));
+      assert.match(ok(client, ["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", c]), /B \/ 128MiB/);
+      assert.match(ok(client, ["top", c]), /sleep 300/);
+    });
+
+    test("restart policy on-failure retries and counts", async () => {
+      const c = n("restart");
+      ok(client, ["run", "-d", "--name", c, "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"]);
+      assert.ok(await until(() => ok(client, ["inspect", "--format", "{{.RestartCount}} {{.State.Running}}", c]) === "2 false", 15000));
+    });
+
+    test("--init runs a real init as PID 1", () => {
+      assert.match(ok(client, ["run", "--rm", "--init", "busybox", "cat", "/proc/1/cmdline"]), /init|catatonit|tini/);
+    });
+
+    test("healthchecks report healthy", async () => {
+      const c = n("health");
+      ok(client, ["run", "-d", "--name", c, "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "300"]);
+      assert.ok(await until(() => ok(client, ["inspect", "--format", "{{.State.Health.Status}}", c]) === "healthy", 15000));
+      assert.match(ok(client, ["ps", "--filter", `name=${c}`, "--format", "{{.Status}}"]), /\(healthy\)/);
+    });
+
+    test("rm refuses a running container without -f; missing names are errors", () => {
+      const c = n("rm");
+      ok(client, ["run", "-d", "--name", c, "busybox", "sleep", "300"]);
+      const r = run(client, ["rm", c]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.err, /stop the container before removing or force remove/);
+      ok(client, ["rm", "-f", c]);
+      const missing = run(client, ["inspect", "no-such-container-xyz"]);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.err, /No such/);
+    });
+  });
+}
