@@ -143,7 +143,7 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     sendJson(res, 201, r);
   });
 
-  router.add("GET", "/containers/json", ({ res, query }) => {
+  router.add("GET", "/containers/json", async ({ res, query }) => {
     const all = qBool(query, "all");
     const limit = qInt(query, "limit") ?? -1;
     const f = qFilters(query);
@@ -227,11 +227,29 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
       return true;
     });
     if (limit > 0) list = list.slice(0, limit);
-    sendJson(res, 200, list.map(summary));
+    const out = list.map(summary);
+    if (qBool(query, "size")) {
+      for (let i = 0; i < list.length; i++) {
+        const c = list[i];
+        const o = out[i];
+        if (!c || !o) continue;
+        const rw = await svc.sizeRw(c);
+        o.SizeRw = rw;
+        o.SizeRootFs = rw + (d.images.store.get(c.Image as never)?.size ?? 0);
+      }
+    }
+    sendJson(res, 200, out);
   });
 
-  router.add("GET", "/containers/{id}/json", ({ res, params }) => {
-    sendJson(res, 200, inspectOut(d, svc.store.mustResolve(params.id ?? "")));
+  router.add("GET", "/containers/{id}/json", async ({ res, params, query }) => {
+    const c = svc.store.mustResolve(params.id ?? "");
+    const out = inspectOut(d, c);
+    if (qBool(query, "size")) {
+      const rw = await svc.sizeRw(c);
+      out.SizeRw = rw;
+      out.SizeRootFs = rw + (d.images.store.get(c.Image as never)?.size ?? 0);
+    }
+    sendJson(res, 200, out);
   });
 
   router.add("POST", "/containers/{id}/start", async ({ res, params }) => {

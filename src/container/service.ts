@@ -148,7 +148,7 @@ export class ContainerService {
     const imageRef = body.Image;
     if (!imageRef) throw invalidArgument("Config cannot be empty in order to create a container");
     const hc: HostConfig = body.HostConfig ?? {};
-    validateHostConfig(hc);
+    validateHostConfig(hc, (n) => this.networkExists(n));
     const finalName = name ? `/${checkName(name)}` : `/${randomName((n) => this.store.byName(n) !== undefined)}`;
     if (name && this.store.byName(finalName)) {
       const other = this.store.byName(finalName);
@@ -304,7 +304,17 @@ export class ContainerService {
       mounts.push({ type: "bind", source: src, destination: dst, readonly: mode.split(",").includes("ro") });
     }
     const netMode = hc.NetworkMode ?? "bridge";
-    const network = netMode === "host" ? ("host" as const) : ("private" as const);
+    const nsOf = (mode: string | undefined, kind: "net" | "pid" | "ipc"): "host" | "private" | { path: string } => {
+      if (mode === "host") return "host";
+      if (mode?.startsWith("container:")) {
+        const other = this.store.mustResolve(mode.slice(10));
+        if (!other.State.Running || !other.State.Pid)
+          throw conflict(`cannot join ${kind} namespace of a non running container: ${other.Id}`);
+        return { path: `/proc/${other.State.Pid}/ns/${kind}` };
+      }
+      return "private";
+    };
+    const network = nsOf(netMode, "net");
     let seccomp: string | undefined;
     let noNewPrivileges = false;
     for (const o of hc.SecurityOpt ?? []) {
@@ -326,8 +336,8 @@ export class ContainerService {
       hostname: c.Config.Hostname ?? c.Id.slice(0, 12),
       readonlyRootfs: hc.ReadonlyRootfs === true,
       network,
-      pid: hc.PidMode === "host" ? "host" : "private",
-      ipc: hc.IpcMode === "host" ? "host" : "private",
+      pid: nsOf(hc.PidMode, "pid"),
+      ipc: hc.IpcMode === "none" ? "none" : hc.IpcMode === "shareable" ? "shareable" : nsOf(hc.IpcMode, "ipc"),
       uts: hc.UTSMode === "host" ? "host" : "private",
       mounts,
       privileged: hc.Privileged === true,
@@ -748,6 +758,9 @@ export class ContainerService {
     }
   }
 
+  /** Whether a user-defined network exists (set by the daemon once networking is wired). */
+  networkExists: (name: string) => boolean = () => false;
+
   /** Exec processes and top read the runtime directly. */
   get runtime(): ContainerRuntime {
     return this.#rt;
@@ -816,6 +829,15 @@ export class ContainerService {
     return c;
   }
 
+  /** Bytes written to the container's own layer (`SizeRw`). */
+  async sizeRw(c: ContainerRecord): Promise<number> {
+    try {
+      return await this.#snap.usage(c.berth.snapshotKey);
+    } catch {
+      return 0;
+    }
+  }
+
   /** Whether any container references the image (for rmi). */
   imageUsers(imageId: string): { id: string; running: boolean }[] {
     return this.store
@@ -841,7 +863,7 @@ function hostResolv(): string {
   }
 }
 
-function validateHostConfig(hc: HostConfig): void {
+function validateHostConfig(hc: HostConfig, networkExists: (name: string) => boolean = () => false): void {
   const nonNeg = (k: keyof HostConfig) => {
     const v = hc[k];
     if (v !== undefined && v !== null && (typeof v !== "number" || v < 0 || !Number.isFinite(v))) {
@@ -861,7 +883,7 @@ function validateHostConfig(hc: HostConfig): void {
   if (!["", "no", "always", "unless-stopped", "on-failure"].includes(rp)) throw invalidArgument(`invalid restart policy '${rp}'`);
   if (hc.AutoRemove && rp !== "" && rp !== "no") throw invalidArgument("can't create 'AutoRemove' container with restart policy");
   const nm = hc.NetworkMode ?? "";
-  if (nm && !["default", "bridge", "host", "none"].includes(nm) && !nm.startsWith("container:")) {
+  if (nm && !["default", "bridge", "host", "none"].includes(nm) && !nm.startsWith("container:") && !networkExists(nm)) {
     throw notFound(`network ${nm} not found`);
   }
 }
