@@ -104,7 +104,12 @@ function num(block: Buffer, start: number, len: number, what: string): number {
 }
 
 function checksumOk(block: Buffer): boolean {
-  const stored = num(block, 148, 8, "checksum");
+  let stored: number;
+  try {
+    stored = num(block, 148, 8, "checksum");
+  } catch {
+    return false;
+  }
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {

@@ -338,14 +338,18 @@ class LayerWriter implements TarSink {
     if (comps === null) this.#fail("path escapes the root");
     if (!comps.length) return; // the root itself: its metadata belongs to the snapshot
     const base = comps[comps.length - 1]!;
-    if (base.startsWith(".wh.")) return this.#whiteout(comps, base);
+    if (base.startsWith(".wh.")) {
+      this.#whiteout(comps, base);
+      return;
+    }
     const parent = this.#resolveDir(comps, comps.length - 1);
     const key = join(parent, base);
     const real = this.#real(key);
     if (real.length >= PATH_MAX) this.#fail("path is longer than PATH_MAX");
     switch (h.type) {
       case "dir":
-        return this.#dir(h, parent, base, key, real);
+        this.#dir(h, parent, base, key, real);
+        return;
       case "file": {
         this.#fd = this.#create(key, real, 0o600);
         this.#file = h;
@@ -362,7 +366,8 @@ class LayerWriter implements TarSink {
         return;
       }
       case "link":
-        return this.#hardlink(h, key, real);
+        this.#hardlink(h, key, real);
+        return;
       case "char":
       case "block":
       case "fifo": {

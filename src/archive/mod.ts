@@ -15,3 +15,4 @@ export {
   detectCompression,
   digestLayer,
 } from "./compress.ts";
+export { diffDirectories, readXattrs, type TarOptions, tarDirectory } from "./create.ts";
