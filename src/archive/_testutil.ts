@@ -35,7 +35,7 @@ export async function tarOf(entries: TestEntry[]): Promise<Buffer> {
   })();
   for (const e of entries) {
     const type = e.type ?? (e.name.endsWith("/") ? "directory" : "file");
-    const header: tarStream.Headers = {
+    const header: Partial<tarStream.Header> & { name: string } = {
       name: e.name,
       type,
       mode: e.mode ?? (type === "directory" ? 0o755 : 0o644),
@@ -48,7 +48,9 @@ export async function tarOf(entries: TestEntry[]): Promise<Buffer> {
     if (e.devminor !== undefined) header.devminor = e.devminor;
     if (e.pax) header.pax = e.pax;
     await new Promise<void>((resolve, reject) => {
-      pack.entry(header, type === "file" ? (e.data ?? "") : undefined, (err) => (err ? reject(err) : resolve()));
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (type === "file") pack.entry(header, e.data ?? "", cb);
+      else pack.entry(header, cb);
     });
   }
   pack.finalize();
