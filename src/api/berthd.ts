@@ -4,14 +4,29 @@
  *
  *   berthd [-H unix:///run/berth/berth.sock] [-H tcp://0.0.0.0:2376 --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem]
  *          [--data-root DIR] [--exec-root DIR] [--config-file FILE] [-D] [--registry-mirror URL] [--insecure-registry HOST]
+ *   berthd --check [--repair] [--json] [--data-root DIR] [--exec-root DIR] [--config-file FILE]
+ *
+ * `--check` verifies the store offline (no daemon may run on it), prints the report and exits
+ * 0 when the store is healthy, 1 otherwise; `--repair` also fixes what can be fixed.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import type { Server } from "node:http";
 import { connect } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createLogger, invalidArgument, messageOf, RealHost } from "../base/mod.ts";
 import { closeInheritedDescriptors } from "../runtime/mod.ts";
-import { DEFAULT_CONFIG_FILE, Daemon, type DaemonConfig, loadConfig } from "../daemon/mod.ts";
+import { type CheckReport, checkStore, DEFAULT_CONFIG_FILE, Daemon, type DaemonConfig, loadConfig } from "../daemon/mod.ts";
 import { buildRouter } from "./routes.ts";
 import { createApiServer } from "./server.ts";
 
@@ -28,6 +43,9 @@ interface Flags {
   mirrors: string[];
   insecure: string[];
   group?: string;
+  check?: boolean;
+  repair?: boolean;
+  json?: boolean;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -86,10 +104,19 @@ function parseFlags(argv: string[]): Flags {
       case "--group":
         f.group = val();
         break;
+      case "--check":
+        f.check = true;
+        break;
+      case "--repair":
+        f.repair = true;
+        break;
+      case "--json":
+        f.json = true;
+        break;
       case "-h":
       case "--help":
         process.stdout.write(
-          'Usage: berthd [OPTIONS]\n\nA container engine that serves the Docker Engine API.\n\nOptions:\n  -H, --host list            Daemon socket(s) to connect to\n      --config-file string   Daemon configuration file (default "/etc/berth/daemon.json")\n      --data-root string     Root directory of persistent state (default "/var/lib/berth")\n      --exec-root string     Root directory for execution state files (default "/run/berth")\n  -D, --debug                Enable debug mode\n  -G, --group string         Group for the unix socket (default "berth")\n      --registry-mirror list Preferred registry mirror\n      --insecure-registry list Enable insecure registry communication\n      --tlsverify            Use TLS and verify the remote\n      --tlscacert string     Trust certs signed only by this CA\n      --tlscert string       Path to TLS certificate file\n      --tlskey string        Path to TLS key file\n',
+          'Usage: berthd [OPTIONS]\n\nA container engine that serves the Docker Engine API.\n\nOptions:\n  -H, --host list            Daemon socket(s) to connect to\n      --config-file string   Daemon configuration file (default "/etc/berth/daemon.json")\n      --data-root string     Root directory of persistent state (default "/var/lib/berth")\n      --exec-root string     Root directory for execution state files (default "/run/berth")\n  -D, --debug                Enable debug mode\n  -G, --group string         Group for the unix socket (default "berth")\n      --registry-mirror list Preferred registry mirror\n      --insecure-registry list Enable insecure registry communication\n      --tlsverify            Use TLS and verify the remote\n      --tlscacert string     Trust certs signed only by this CA\n      --tlscert string       Path to TLS certificate file\n      --tlskey string        Path to TLS key file\n      --check                Verify the store offline, print a report and exit (1 if unhealthy)\n      --repair               With --check: also repair the store\n      --json                 With --check: print the report as JSON\n',
         );
         process.exit(0);
         break;
@@ -152,6 +179,84 @@ async function listenUnix(server: Server, path: string, group: string): Promise<
   rmSync(priv, { recursive: true, force: true });
 }
 
+/** The pid of a live berthd recorded in `pidFile`, if any. */
+function runningPid(pidFile: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  if (!(pid > 0) || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("berthd") ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Another berthd process started with `--data-root dataRoot` (whatever its exec root). */
+function daemonOnDataRoot(dataRoot: string): number | undefined {
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+  } catch {
+    return undefined;
+  }
+  for (const p of pids) {
+    const pid = Number(p);
+    if (pid === process.pid) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (!args.some((a) => a.endsWith("berthd") || a.endsWith("berthd.ts"))) continue;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i] ?? "";
+      const v = a === "--data-root" ? args[i + 1] : a.startsWith("--data-root=") ? a.slice(12) : undefined;
+      if (v !== undefined && resolve(v) === resolve(dataRoot)) return pid;
+    }
+  }
+  return undefined;
+}
+
+function printReport(r: CheckReport): void {
+  const c = r.checked;
+  const lines = [`Checked ${c.blobs} blobs, ${c.images} images, ${c.snapshots} snapshots, ${c.containers} containers`];
+  for (const p of r.problems) {
+    lines.push(`${p.severity.padEnd(7)} ${p.kind.padEnd(24)} ${p.message}${p.repaired ? " [repaired]" : ""}`);
+  }
+  if (r.gc) lines.push(`Garbage collected ${r.gc.blobs} blobs, ${r.gc.snapshots} snapshots, ${r.gc.bytes} bytes`);
+  lines.push(r.ok ? "Store is healthy" : "Store has problems");
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/** `berthd --check [--repair]`: an offline store check; refuses while a daemon uses the store. */
+async function runCheck(config: DaemonConfig, flags: Flags): Promise<void> {
+  const log = createLogger(config.debug ? "debug" : "warn");
+  const pidFile = join(config.execRoot, "berthd.pid");
+  mkdirSync(config.execRoot, { recursive: true, mode: 0o711 });
+  const other = runningPid(pidFile) ?? daemonOnDataRoot(config.dataRoot);
+  if (other !== undefined) {
+    throw invalidArgument(`Cannot check the store: berthd is running on it (pid ${other}); stop it or use POST /berth/system/check`);
+  }
+  // Hold the pid file so that a berthd started meanwhile refuses to run on the store.
+  writeFileSync(pidFile, `${process.pid}\n`);
+  let report: CheckReport;
+  try {
+    const daemon = await Daemon.open(config, log, new RealHost(), { recover: false });
+    try {
+      report = await checkStore(daemon, { repair: flags.repair === true, exclusive: true });
+    } finally {
+      daemon.close();
+    }
+  } finally {
+    rmSync(pidFile, { force: true });
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else printReport(report);
+  process.exit(report.ok ? 0 : 1);
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const config: DaemonConfig = await loadConfig(flags.configFile, flags.configFile !== DEFAULT_CONFIG_FILE);
@@ -166,6 +271,8 @@ async function main(): Promise<void> {
   if (flags.tlsCaCert) config.tlsCaCert = flags.tlsCaCert;
   if (flags.tlsCert) config.tlsCert = flags.tlsCert;
   if (flags.tlsKey) config.tlsKey = flags.tlsKey;
+  if (flags.repair && !flags.check) throw invalidArgument("--repair needs --check");
+  if (flags.check) return await runCheck(config, flags);
 
   const log = createLogger(config.debug ? "debug" : "info");
   // Check hosts before touching any state.
@@ -180,19 +287,8 @@ async function main(): Promise<void> {
   }
   const pidFile = join(config.execRoot, "berthd.pid");
   mkdirSync(config.execRoot, { recursive: true, mode: 0o711 });
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, "utf8").trim());
-    let alive = false;
-    if (pid > 0 && pid !== process.pid) {
-      try {
-        process.kill(pid, 0);
-        alive = readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("berthd");
-      } catch {
-        alive = false;
-      }
-    }
-    if (alive) throw invalidArgument(`berthd is already running (pid ${pid}, ${pidFile})`);
-  }
+  const running = runningPid(pidFile);
+  if (running !== undefined) throw invalidArgument(`berthd is already running (pid ${running}, ${pidFile})`);
   writeFileSync(pidFile, `${process.pid}\n`);
 
   closeInheritedDescriptors();

@@ -1,5 +1,6 @@
 import type { Daemon } from "../daemon/mod.ts";
 import { Router } from "./http.ts";
+import { berthRoutes } from "./routes_berth.ts";
 import { containerRoutes } from "./routes_containers.ts";
 import { imageRoutes } from "./routes_images.ts";
 import { systemRoutes } from "./routes_system.ts";
@@ -10,5 +11,6 @@ export function buildRouter(d: Daemon): Router {
   systemRoutes(r, d, { counts: () => d.containerCounts() });
   imageRoutes(r, d);
   containerRoutes(r, d, d.containers);
+  berthRoutes(r, d);
   return r;
 }

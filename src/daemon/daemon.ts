@@ -95,8 +95,11 @@ export class Daemon {
     this.startHooks.push(() => this.containers.restore());
   }
 
-  /** Opens the data root (creating it) and returns a ready daemon. */
-  static async open(config: DaemonConfig, log: Logger, host: Host): Promise<Daemon> {
+  /**
+   * Opens the data root (creating it) and returns a ready daemon. `recover: false` skips the
+   * crash recovery and GC at open, so that `berthd --check` sees the store as it was left.
+   */
+  static async open(config: DaemonConfig, log: Logger, host: Host, options: { recover?: boolean } = {}): Promise<Daemon> {
     await mkdir(config.dataRoot, { recursive: true, mode: 0o711 });
     await mkdir(config.execRoot, { recursive: true, mode: 0o711 });
     const db = new Db(join(config.dataRoot, "berth.db"));
@@ -104,7 +107,7 @@ export class Daemon {
     await d.content.init();
     await d.snapshots.init();
     await mkdir(join(config.dataRoot, "containers"), { recursive: true, mode: 0o711 });
-    await d.recover();
+    if (options.recover !== false) await d.recover();
     return d;
   }
 

@@ -4,3 +4,4 @@ export * from "./events.ts";
 export * from "./images.ts";
 export * from "./image_io.ts";
 export * from "./changes.ts";
+export * from "./check.ts";
