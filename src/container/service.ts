@@ -16,6 +16,7 @@ import {
 } from "../base/mod.ts";
 import type { ContainerConfig } from "../oci/mod.ts";
 import {
+  ALL_CAPABILITIES,
   type AttachSession,
   type ContainerRuntime,
   DEFAULT_PATH_ENV,
@@ -24,6 +25,7 @@ import {
   generateSpec,
   type MountInput,
   mergeEnv,
+  normalizeCapability,
   parseDockerTime,
   readLogs,
   type StdStream,
@@ -156,6 +158,10 @@ export class ContainerService {
         `Conflict. The container name "${finalName}" is already in use by container "${other?.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
       );
     }
+    for (const cap of [...(hc.CapAdd ?? []), ...(hc.CapDrop ?? [])]) {
+      if (cap.toUpperCase() !== "ALL" && !ALL_CAPABILITIES.includes(normalizeCapability(cap)))
+        throw invalidArgument(`unknown capability: "${cap}"`);
+    }
     const img = await this.#images.resolve(imageRef);
     const ic = img.config;
     const id = randomId();
@@ -281,6 +287,39 @@ export class ContainerService {
   }
 
   async #startLocked(c: ContainerRecord): Promise<void> {
+    try {
+      await this.#startInner(c);
+    } catch (e) {
+      if (!c.State.Running) await this.#startFailed(c, e);
+      throw e;
+    }
+  }
+
+  /** Records a start that failed: exit code as Docker (127/126 from the runtime, else 128), cleans up, auto-removes. */
+  async #startFailed(c: ContainerRecord, e: unknown): Promise<void> {
+    const code = ((e as BerthError).detail?.exitCode as number | undefined) ?? 128;
+    c.State = {
+      ...c.State,
+      Status: code === 128 && c.State.StartedAt === ZERO_TIME ? "created" : "exited",
+      ExitCode: code,
+      Error: messageOf(e),
+      FinishedAt: now(),
+      Running: false,
+      Pid: 0,
+    };
+    this.store.save(c);
+    await this.#rt.delete(c.Id, { force: true }).catch(() => {});
+    await this.#host.unmount(this.rootfs(c)).catch(() => {});
+    this.#endAttachments(c.Id);
+    this.#notifyExit(c.Id, code);
+    if (c.HostConfig.AutoRemove) {
+      setImmediate(() => {
+        void this.remove(c.Id, { force: true }).catch(() => {});
+      });
+    }
+  }
+
+  async #startInner(c: ContainerRecord): Promise<void> {
     const dir = this.dir(c.Id);
     const rootfs = this.rootfs(c);
     await this.#host.unmount(rootfs).catch(() => {});
@@ -353,13 +392,7 @@ export class ContainerService {
     };
     if (hc.ShmSize) input.shmSize = hc.ShmSize;
     if (seccomp !== undefined) input.seccomp = seccomp;
-    let spec: Awaited<ReturnType<typeof generateSpec>>;
-    try {
-      spec = await generateSpec(input);
-    } catch (e) {
-      await this.#host.unmount(rootfs).catch(() => {});
-      throw e;
-    }
+    const spec = await generateSpec(input);
     c.State.Error = "";
     try {
       await this.#rt.create(c.Id, {
@@ -372,13 +405,7 @@ export class ContainerService {
       });
     } catch (e) {
       const code = ((e as BerthError).detail?.exitCode as number | undefined) ?? 128;
-      c.State = { ...c.State, Status: "exited", ExitCode: code, Error: messageOf(e), FinishedAt: now(), Running: false, Pid: 0 };
-      this.store.save(c);
-      await this.#host.unmount(rootfs).catch(() => {});
       this.#publish("die", c, { exitCode: String(code) });
-      this.#endAttachments(c.Id);
-      this.#notifyExit(c.Id, code);
-      if (c.HostConfig.AutoRemove) void this.remove(c.Id, { force: true }).catch(() => {});
       throw new BerthError((e as BerthError).kind ?? "Internal", `failed to create task for container: ${messageOf(e)}`, {
         detail: { exitCode: code },
       });
