@@ -95,10 +95,13 @@ export class Transport {
   async send(options: SendOptions): Promise<HttpResponse> {
     let { method, url, body } = options;
     let credentials = options.credentials;
-    const credentialOrigin = credentials ? url.origin : undefined;
+    const startOrigin = url.origin;
+    let left = false;
     for (let redirects = 0; ; redirects++) {
       if (options.signal?.aborted) throw canceled("Request canceled");
       const headers: Record<string, string> = { "user-agent": this.#userAgent, ...options.headers };
+      // Caller headers that carry credentials are treated like `credentials` once we left.
+      if (left) for (const k of Object.keys(headers)) if (SENSITIVE.includes(k.toLowerCase())) delete headers[k];
       if (credentials) Object.assign(headers, credentials);
       let res: Dispatcher.ResponseData;
       try {
@@ -122,8 +125,11 @@ export class Transport {
       await res.body.dump().catch(() => {});
       if (!location) throw unavailable(`Redirect without a location from "${redactUrl(url)}"`);
       if (redirects >= MAX_REDIRECTS) throw unavailable(`Stopped after ${MAX_REDIRECTS} redirects: last was to "${redactUrl(url)}"`);
-      const next = redirectTarget(url, location, credentials ? credentialOrigin : undefined);
-      if (!next.keepCredentials) credentials = undefined;
+      const next = redirectTarget(url, location, left ? undefined : startOrigin);
+      if (!next.keepCredentials) {
+        credentials = undefined;
+        left = true;
+      }
       if (status === 303 || ((status === 301 || status === 302) && method !== "GET" && method !== "HEAD")) {
         method = method === "HEAD" ? "HEAD" : "GET";
         body = undefined;

@@ -7,7 +7,6 @@ import {
   isCanceled,
   isDigest,
   isInvalidArgument,
-  kindOf,
   type Logger,
   messageOf,
   notFound,
@@ -35,10 +34,9 @@ import {
   parsePlatform,
   platformMatches,
   type Reference,
-  referenceString,
   withDefaultTag,
 } from "../oci/mod.ts";
-import { isNetworkError, isTemporary, networkError, redactUrl } from "./_errors.ts";
+import { isNetworkError, networkError, redactUrl } from "./_errors.ts";
 import { defaultRetryPolicy, discard, errorFrom, header, readBounded, type RetryPolicy, Transport, withRetry } from "./_http.ts";
 import { Limiter } from "./_limit.ts";
 import { digestOf, type FetchedManifest, fetchManifest, headManifest, selectManifest, translatePullError } from "./_manifest.ts";

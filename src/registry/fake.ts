@@ -160,7 +160,7 @@ export class FakeRegistry {
 
   // ---- HTTP ----
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
@@ -224,7 +224,7 @@ export class FakeRegistry {
     return true;
   }
 
-  #token(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): void {
+  #token(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) {
     const a = this.auth;
     if (a.kind !== "bearer") return json(res, 404, {});
     let user: string | undefined;
@@ -270,7 +270,7 @@ export class FakeRegistry {
     json(res, 200, out);
   }
 
-  #manifest(method: string, name: string, ref: string, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  #manifest(method: string, name: string, ref: string, req: IncomingMessage, res: ServerResponse, body: Buffer) {
     const repo = this.repos.get(name);
     if (method === "PUT") {
       const r = this.#repo(name);
@@ -305,7 +305,7 @@ export class FakeRegistry {
     res.end(method === "HEAD" ? undefined : m.bytes);
   }
 
-  #tags(name: string, url: URL, res: ServerResponse): void {
+  #tags(name: string, url: URL, res: ServerResponse) {
     const repo = this.repos.get(name);
     if (!repo) return json(res, 404, { errors: [{ code: "NAME_UNKNOWN", message: "repository name not known to registry" }] });
     const all = [...repo.tags.keys()].sort();
@@ -319,7 +319,7 @@ export class FakeRegistry {
     json(res, 200, { name, tags: page });
   }
 
-  async #blob(method: string, name: string, d: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #blob(method: string, name: string, d: string, req: IncomingMessage, res: ServerResponse) {
     const repo = this.repos.get(name);
     const digest = d as Digest;
     const data = repo?.blobs.has(digest) ? this.blobs.get(digest) : undefined;
@@ -368,7 +368,7 @@ export class FakeRegistry {
     }
   }
 
-  #upload(method: string, name: string, id: string, url: URL, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  #upload(method: string, name: string, id: string, url: URL, req: IncomingMessage, res: ServerResponse, body: Buffer) {
     const r = this.#repo(name);
     if (method === "POST") {
       const mount = url.searchParams.get("mount") as Digest | null;
