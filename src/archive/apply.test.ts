@@ -526,6 +526,24 @@ describe("9. bounds: PAX headers, entry counts, deep and long names", () => {
     await rejects(entries, /PATH_MAX|name too long/i);
   });
 
+  test("oversized extended attributes are refused", async () => {
+    const one = (name: string, size: number) =>
+      encodeHeader({
+        name,
+        type: "file",
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        mtime: 0,
+        xattrs: new Map([["user.v", Buffer.alloc(size, 1)]]),
+      });
+    await rejects(Buffer.concat([one("f", 70_000), END_OF_ARCHIVE]), /entry "f": extended attribute "user.v" is larger than 65536 bytes/);
+    const many: Buffer[] = [];
+    for (let i = 0; i < 1100; i++) many.push(one(`f${i}`, 65_000));
+    await rejects(Buffer.concat([...many, END_OF_ARCHIVE]), /extended attributes exceed 67108864 bytes/);
+  });
+
   test("a component over NAME_MAX fails cleanly", async () => {
     await rejects([{ name: "n".repeat(300), data: "x" }], /ENAMETOOLONG|name too long/i);
   });
@@ -600,6 +618,19 @@ describe("10. bombs, truncation, trailing data, not a tar", () => {
     const withSkip = Buffer.concat([zstdCompressSync(body), skippable.subarray(0, 11), zstdCompressSync(end)]);
     const r = await apply(withSkip, sb.root(), { chunk: 5 });
     assert.equal(r.diffId, sha256(a));
+  });
+
+  test("corrupted compressed data is refused", async () => {
+    const tar = await tarOf([{ name: "a", data: "some data ".repeat(1000) }]);
+    const gz = gzipSync(tar);
+    gz[gz.length >> 1] ^= 0xff;
+    await rejects(gz, /invalid|incorrect|corrupt|mismatch|distance/i);
+    const gz2 = gzipSync(tar);
+    gz2[gz2.length - 6] ^= 0xff; // CRC
+    await rejects(gz2, /incorrect data check|invalid|mismatch/i);
+    const zs = zstdCompressSync(tar);
+    zs[zs.length >> 1] ^= 0xff;
+    await rejects(zs, /zstd|corrupt|invalid|truncated|not a tar|checksum/i);
   });
 
   test("data that is not a tar is refused", async () => {

@@ -109,6 +109,9 @@ const O_FILE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 const O_DIR = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
 const NO_LOWERS: readonly number[] = [];
 const TIME_LIMIT = 2 ** 40;
+/** Linux XATTR_SIZE_MAX. */
+const XATTR_VALUE_MAX = 64 * 1024;
+const XATTR_TOTAL_MAX = 64 * 1024 * 1024;
 
 interface DirMeta {
   mode: number;
@@ -249,6 +252,7 @@ class LayerWriter implements TarSink {
   #dirMeta = new Map<string, DirMeta>();
   #nodes = new Map<string, NodeSpec>();
   #xattrs = new Map<string, Map<string, Buffer>>();
+  #xattrBytes = 0;
   #fd = -1;
   #file: TarHeader | undefined;
 
@@ -526,6 +530,10 @@ class LayerWriter implements TarSink {
       // Overlay's own attributes would let a layer forge whiteouts, redirects or opaque dirs.
       if (name.startsWith("trusted.overlay.") || name.startsWith("user.overlay.")) continue;
       if (!name || name.includes("\n") || name.includes("=")) continue;
+      if (value.length > XATTR_VALUE_MAX) this.#fail(`extended attribute "${name}" is larger than ${XATTR_VALUE_MAX} bytes`);
+      // Attributes are held until the end of the layer: bound what a layer can make us keep.
+      this.#xattrBytes += name.length + value.length;
+      if (this.#xattrBytes > XATTR_TOTAL_MAX) this.#fail(`the layer's extended attributes exceed ${XATTR_TOTAL_MAX} bytes`);
       if (!m) this.#xattrs.set(key, (m = new Map()));
       m.set(name, value);
     }

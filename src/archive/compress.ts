@@ -93,11 +93,10 @@ export async function* decompress(input: AsyncIterable<unknown>, options: Decomp
     }
   } catch (e) {
     if (signal?.aborted) throw canceled("Layer decompression was canceled", { cause: e });
-    if (e instanceof Error && (e as NodeJS.ErrnoException).code?.startsWith("Z_")) {
-      throw invalidArgument(`Invalid layer: ${e.message}`, { cause: e });
-    }
-    if (e instanceof Error && /zstd|unexpected end/i.test(e.message) && !("kind" in e)) {
-      throw invalidArgument(`Invalid layer: ${e.message}`, { cause: e });
+    // zlib reports corrupt input with codes Z_* (gzip) and ZSTD_error_* (zstd).
+    const code = (e as NodeJS.ErrnoException | null)?.code;
+    if (e instanceof Error && typeof code === "string" && (code.startsWith("Z_") || code.startsWith("ZSTD_"))) {
+      throw invalidArgument(`Invalid layer: ${e.message.charAt(0).toLowerCase()}${e.message.slice(1)}`, { cause: e });
     }
     throw e;
   } finally {
