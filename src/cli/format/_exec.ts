@@ -437,7 +437,7 @@ class State {
     final: Final,
     receiver: unknown,
   ): unknown {
-    this.#at(node);
+    // No #at here: like Go, errors point at the last node evaluated (for a chain, its operand).
     if (receiver === undefined) {
       if (this.#ctx.missingKey === "error") this.#errorf(`nil data; no entry for key ${goQuote(fieldName)}`);
       return undefined;

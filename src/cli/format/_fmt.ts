@@ -264,10 +264,7 @@ function fmtFloatSpec(v: number, verb: string, spec: Spec): string {
       prec ??= -1;
   }
   let num = formatFloat(v, f, prec);
-  if (spec.sharp && (f === "g" || f === "G") && !num.includes(".")) {
-    const m = /^([^eE]*)(.*)$/.exec(num)!;
-    num = `${m[1]}.${m[2]}`;
-  }
+  if (spec.sharp && !num.endsWith("Inf") && num !== "NaN") num = sharpFloat(num, f === "g" || f === "G" ? (prec < 0 ? 6 : prec) : 0);
   if (num === "NaN" || num.endsWith("Inf")) {
     let s = num;
     if (s === "NaN" && (spec.plus || spec.space)) s = (spec.plus ? "+" : " ") + s;
@@ -284,6 +281,24 @@ function fmtFloatSpec(v: number, verb: string, spec: Spec): string {
     return sign + "0".repeat(spec.width - num.length - sign.length) + num;
   }
   return pad(sign + num, spec);
+}
+
+/** The # flag on floats: always a decimal point, and %g keeps trailing zeros up to its precision. */
+function sharpFloat(num: string, digits: number): string {
+  const m = /^(-?)([^eE]*)(.*)$/.exec(num)!;
+  let body = m[2]!;
+  let sawNonzero = false;
+  for (const c of body) {
+    if (c === ".") continue;
+    if (c !== "0") sawNonzero = true;
+    if (sawNonzero) digits--;
+  }
+  if (!body.includes(".")) {
+    if (body === "0") digits--;
+    body += ".";
+  }
+  if (digits > 0) body += "0".repeat(digits);
+  return m[1]! + body + m[3]!;
 }
 
 function fmtString(s: string, verb: string, spec: Spec): string {

@@ -289,7 +289,10 @@ class Parser {
   #addDefine(name: string, list: ListNode): void {
     // Like Go's AddParseTree: an empty redefinition does not replace a non-empty one.
     const old = this.#defines.get(name);
-    if (old && isEmptyList(list) && !isEmptyList(old)) return;
+    if (old && !isEmptyList(old)) {
+      if (isEmptyList(list)) return;
+      this.#errorf(`template: multiple definition of template ${goQuote(name)}`);
+    }
     this.#defines.set(name, list);
   }
 
