@@ -3,7 +3,7 @@
  * a sandbox with a sentinel directory outside the unpack roots, and tree fingerprints.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -104,6 +104,14 @@ export class Sandbox {
     return treeHash(this.outside);
   }
   cleanup(): void {
+    // Layers may leave read-only directories; without root they block removal.
+    const visit = (dir: string) => {
+      try {
+        chmodSync(dir, 0o700);
+        for (const n of readdirSync(dir)) if (lstatSync(join(dir, n)).isDirectory()) visit(join(dir, n));
+      } catch {}
+    };
+    if (!IS_ROOT) visit(this.base);
     rmSync(this.base, { recursive: true, force: true });
   }
 }

@@ -451,6 +451,7 @@ class LayerWriter implements TarSink {
     }
     if (st.isDirectory()) this.#fail(`hard link to a directory "${h.linkname}"`);
     const pending = this.#nodes.get(skey);
+    if (pending?.whiteout) this.#fail(`hard link target "${h.linkname}" does not exist`);
     if (pending) {
       // The target is a device node still to be made: make this one the same way.
       closeSync(this.#create(key, real, 0o600));
@@ -817,17 +818,41 @@ export async function applyLayer(stream: AsyncIterable<unknown>, target: string,
     }
     reader.end();
     if (signal?.aborted) throw canceled(`Unpacking layer "${layer}" was canceled`);
-    await writer.finish(signal);
     const diffId = `sha256:${hash.digest("hex")}` as Digest;
     if (options.diffId !== undefined && diffId !== options.diffId) {
       throw invalidArgument(`Cannot unpack layer "${layer}": its content hashes to "${diffId}", but "${options.diffId}" was expected`);
     }
+    await writer.finish(signal);
     return { diffId, size, compression, entries: reader.entries };
   } catch (e) {
     writer.abort();
-    rmSync(root, { recursive: true, force: true });
+    removeTree(root);
     throw layerError(e, layer, signal);
   }
+}
+
+/**
+ * Removes a failed unpack. Without root, a read-only directory of the layer blocks removal of
+ * its entries: make directories writable (never following symlinks) and try again.
+ */
+function removeTree(root: string): void {
+  try {
+    rmSync(root, { recursive: true, force: true });
+    return;
+  } catch (e) {
+    if (errno(e) !== "EACCES" && errno(e) !== "EPERM") throw e;
+  }
+  const visit = (dir: string) => {
+    try {
+      chmodSync(dir, 0o700);
+      for (const n of readdirSync(dir)) {
+        const p = `${dir}/${n}`;
+        if (lstatMaybe(p)?.isDirectory()) visit(p);
+      }
+    } catch {}
+  };
+  visit(root);
+  rmSync(root, { recursive: true, force: true });
 }
 
 function layerError(e: unknown, layer: string, signal: AbortSignal | undefined): unknown {
