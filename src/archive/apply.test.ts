@@ -614,10 +614,12 @@ describe("10. bombs, truncation, trailing data, not a tar", () => {
       assert.equal(readFileSync(join(root, "a"), "utf8"), "x");
     }
     const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]), zstdCompressSync(a)]);
-    // A skippable frame first would not be detected as zstd; after a real frame it is skipped.
     const withSkip = Buffer.concat([zstdCompressSync(body), skippable.subarray(0, 11), zstdCompressSync(end)]);
     const r = await apply(withSkip, sb.root(), { chunk: 5 });
     assert.equal(r.diffId, sha256(a));
+    const skipFirst = await apply(skippable, sb.root(), { chunk: 2 });
+    assert.equal(skipFirst.compression, "zstd");
+    assert.equal(skipFirst.diffId, sha256(a));
   });
 
   test("corrupted compressed data is refused", async () => {

@@ -22,6 +22,8 @@ const CHUNK = 128 * 1024;
 export function detectCompression(head: Uint8Array): Compression | "xz" | "bzip2" {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
+  // A zstd skippable frame (0x184D2A5?) may come first (seekable and chunked zstd variants).
+  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return "zstd";
   if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0)
     return "xz";
   if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return "bzip2";
