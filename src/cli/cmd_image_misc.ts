@@ -4,7 +4,7 @@ import type { HistoryEntry } from "../client/mod.ts";
 import { type Cli, describeError, StatusError } from "./cli.ts";
 import type { Command } from "./command.ts";
 import { ellipsis } from "./display.ts";
-import { formatTable } from "./format/mod.ts";
+import { formatList } from "./listing.ts";
 import { inspectAndPrint } from "./inspect.ts";
 import { filterFlag, formatFlag, INSPECT_FORMAT_HELP, parseFilters, shortId } from "./opts.ts";
 import { confirm } from "./prompt.ts";
@@ -162,7 +162,7 @@ export const historyCommand: Command = {
     }
     const rows = history.map((h) => new HistoryRow(h, !flags.bool("no-trunc"), human));
     await cli.write(
-      formatTable(format, rows, {
+      formatList(format, rows, {
         ID: "IMAGE",
         CreatedSince: "CREATED",
         CreatedAt: "CREATED AT",

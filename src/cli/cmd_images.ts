@@ -2,7 +2,7 @@ import type { ImageSummary } from "../client/mod.ts";
 import { familiarName, parseReference } from "../oci/mod.ts";
 import type { Cli } from "./cli.ts";
 import type { Command } from "./command.ts";
-import { formatTable } from "./format/mod.ts";
+import { formatList } from "./listing.ts";
 import { addFilter, filterFlag, formatFlag, parseFilters, shortId } from "./opts.ts";
 import { goTimeString, humanSize, humanSizeWithPrecision, timeAgo } from "./units.ts";
 
@@ -172,7 +172,7 @@ export async function runImages(cli: Cli, opts: ImagesOptions): Promise<void> {
   }
   const tmpl = imageFormat(format, opts.quiet, opts.showDigests);
   const rows = imageRows(images, { trunc: !opts.noTrunc, digest: opts.showDigests, formatHasDigest: tmpl.includes("{{.Digest}}") });
-  await cli.write(formatTable(tmpl, rows, IMAGE_HEADERS));
+  await cli.write(formatList(tmpl, rows, IMAGE_HEADERS));
   const ambiguous = ["build", "history", "import", "inspect", "list", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"];
   if (opts.matchName && images.length === 0 && opts.calledAs === "images" && ambiguous.includes(opts.matchName)) {
     await cli.eprintln(`\nNo images found matching "${opts.matchName}": did you mean "docker image ${opts.matchName}"?`);

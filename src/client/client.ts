@@ -494,17 +494,20 @@ export class EngineClient {
     id: string,
     condition?: "not-running" | "next-exit" | "removed",
     signal?: AbortSignal,
-  ): Promise<Promise<ContainerWaitResponse>> {
+  ): Promise<{ result: Promise<ContainerWaitResponse> }> {
     const o: RequestOptions = { method: "POST", path: `/containers/${enc(id)}/wait`, query: { condition } };
     if (signal) o.signal = signal;
     const res = await this.#stream(o);
-    return (async () => {
+    const result = (async () => {
       const chunks: Buffer[] = [];
       for await (const c of res.body) chunks.push(c as Buffer);
       const text = Buffer.concat(chunks).toString("utf8").trim();
       if (text === "") throw invalidArgument("Empty answer to container wait");
       return JSON.parse(text) as ContainerWaitResponse;
     })();
+    // The caller may never look at the result (detached runs): keep a rejection from going unhandled.
+    result.catch(() => {});
+    return { result };
   }
 
   /** POST /containers/{id}/attach, hijacked. */
