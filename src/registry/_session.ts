@@ -44,7 +44,7 @@ export class Shared {
    * Finds the base URL of an endpoint that answers (GET /v2/), trying its candidates in order,
    * and learns its auth challenge. Cached until a request to it fails at the network level.
    */
-  ping(ep: Endpoint, options: { signal?: AbortSignal | undefined; attempts?: number; fresh?: boolean } = {}): Promise<Ping> {
+  ping(ep: Endpoint, options: { signal?: AbortSignal | undefined; attempts?: number | undefined; fresh?: boolean } = {}): Promise<Ping> {
     const key = Shared.#key(ep);
     const cached = options.fresh ? undefined : this.#pings.get(key);
     if (cached) return cached;
@@ -56,7 +56,7 @@ export class Shared {
     return p;
   }
 
-  async #doPing(ep: Endpoint, options: { signal?: AbortSignal | undefined; attempts?: number }): Promise<Ping> {
+  async #doPing(ep: Endpoint, options: { signal?: AbortSignal | undefined; attempts?: number | undefined }): Promise<Ping> {
     let lastErr: unknown;
     for (const base of ep.candidates) {
       const url = new URL("/v2/", base);
@@ -146,6 +146,7 @@ export class Session {
   readonly signal: AbortSignal | undefined;
   #shared: Shared;
   #ping: Ping;
+  #attempts: number | undefined;
 
   private constructor(
     shared: Shared,
@@ -155,7 +156,9 @@ export class Session {
     scopes: string[],
     creds: Credentials | undefined,
     signal: AbortSignal | undefined,
+    attempts: number | undefined,
   ) {
+    this.#attempts = attempts;
     this.#shared = shared;
     this.endpoint = endpoint;
     this.#ping = ping;
@@ -169,12 +172,13 @@ export class Session {
     shared: Shared,
     endpoint: Endpoint,
     repo: string,
-    options: { scopes: string[]; credentials?: Credentials | undefined; signal?: AbortSignal | undefined; attempts?: number },
+    /** `attempts`: for the ping and, by default, every request (a mirror gets 1: falling back is the better retry). */
+    options: { scopes: string[]; credentials?: Credentials | undefined; signal?: AbortSignal | undefined; attempts?: number | undefined },
   ): Promise<Session> {
     const ping = await shared.ping(endpoint, { signal: options.signal, attempts: options.attempts });
     // Mirrors are someone else's servers: Docker Hub credentials are not theirs to see.
     const creds = endpoint.mirror || !hasCredentials(options.credentials) ? undefined : options.credentials;
-    return new Session(shared, endpoint, ping, repo, options.scopes, creds, options.signal);
+    return new Session(shared, endpoint, ping, repo, options.scopes, creds, options.signal, options.attempts);
   }
 
   get base(): URL {
@@ -245,7 +249,7 @@ export class Session {
           throw await errorFrom(res, method);
         }
       },
-      { signal: this.signal, attempts: req.attempts, onRetry: req.onRetry },
+      { signal: this.signal, attempts: req.attempts ?? this.#attempts, onRetry: req.onRetry },
     );
   }
 }

@@ -94,6 +94,12 @@ export function parseChallenges(values: string | string[]): Challenge[] {
       while (i < s.length && TOKEN_CHAR.test(s[i] ?? "")) i++;
       return s.slice(start, i);
     };
+    // Unquoted values are read leniently (servers send `realm=https://…`), up to a comma or space.
+    const bare = (): string => {
+      const start = i;
+      while (i < s.length && s[i] !== "," && s[i] !== " " && s[i] !== "\t") i++;
+      return s.slice(start, i);
+    };
     const quoted = (): string => {
       i++; // opening quote
       let v = "";
@@ -134,7 +140,7 @@ export function parseChallenges(values: string | string[]): Challenge[] {
         }
         i++;
         ws();
-        const v = s[i] === '"' ? quoted() : token();
+        const v = s[i] === '"' ? quoted() : bare();
         ch.params[name.toLowerCase()] = v;
         ws();
         if (s[i] === ",") {

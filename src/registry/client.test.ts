@@ -175,6 +175,17 @@ describe("pull", () => {
     assert.equal(events.filter((e) => e.status === "Waiting").length, 6);
   });
 
+  test("two pulls of one image at once download each layer once", async () => {
+    const img = reg.addImage("app", "latest", [randomBytes(100_000), randomBytes(100_000)]);
+    reg.blobDelayMs = 20;
+    const c = client();
+    const [a, b] = await Promise.all([c.fetchImage(ref(`${reg.host}/app`)), c.fetchImage(ref(`${reg.host}/app`))]);
+    assert.equal(a.digest, b.digest);
+    for (const l of img.layers) {
+      assert.equal(reg.requests.filter((r) => r.method === "GET" && r.url.endsWith(`/blobs/${l.digest}`)).length, 1);
+    }
+  });
+
   test("an onLayerFetched failure fails the pull", async () => {
     reg.addImage("app", "latest", [randomBytes(10), randomBytes(10)]);
     await assert.rejects(
@@ -490,6 +501,18 @@ describe("mirrors", () => {
       return true;
     });
     clearTimeout(t);
+  });
+
+  test("a mirror answering 503 falls back at once, without backoff", async () => {
+    const m = await another();
+    m.intercept = (_req, res) => {
+      res.writeHead(503).end();
+      return true;
+    };
+    const up = await another();
+    up.addImage("library/busybox", "latest", [randomBytes(10)]);
+    await client({ mirrors: [m.url, up.url] }).fetchImage(ref("busybox"));
+    assert.deepEqual(sleeps, []);
   });
 
   test("mirrors get no credentials", async () => {

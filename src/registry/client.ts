@@ -429,7 +429,7 @@ export class RegistryClient {
     let man = top;
     const out: Partial<PulledImage> = { reference: r, digest: top.digest, source: s.base.origin };
     if (top.parsed.kind === "index") {
-      await this.store.put(top.bytes, top.digest);
+      await this.#put(top.bytes, top.digest);
       out.indexDigest = top.digest;
       out.indexMediaType = top.mediaType;
       const child = selectManifest(top.parsed.index, platform);
@@ -438,7 +438,7 @@ export class RegistryClient {
     }
     if (man.parsed.kind !== "manifest") throw invalidArgument("Expected an image manifest");
     const manifest = man.parsed.manifest;
-    await this.store.put(man.bytes, man.digest);
+    await this.#put(man.bytes, man.digest);
 
     // Config first: it is small and says what the layers must unpack to.
     const cfgDesc = manifest.config;
@@ -475,6 +475,17 @@ export class RegistryClient {
       configBytes,
       layers: manifest.layers,
     } as PulledImage;
+  }
+
+  /**
+   * Stores verified bytes. Through `ingestOnce` rather than `put`, so that two pulls storing the
+   * same manifest at once share one ingest instead of racing on it.
+   */
+  async #put(bytes: Buffer, digest: Digest): Promise<void> {
+    await this.store.ingestOnce({ digest, size: bytes.length }, async (ing) => {
+      await ing.reset();
+      await ing.write(bytes);
+    });
   }
 
   async #fetchLayers(s: Session, layers: Descriptor[], options: FetchImageOptions): Promise<void> {
