@@ -628,6 +628,7 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
       if (c.State.Running || c.State.Status === "restarting" || c.State.Paused) continue;
       if (untilMs !== undefined && Date.parse(c.Created) >= untilMs) continue;
       if (f.get("label") && !(f.get("label") ?? []).every((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
+      if ((f.get("label!") ?? []).some((l) => labelMatch(c.Config.Labels ?? {}, l))) continue;
       await svc.remove(c.Id, { force: false });
       deleted.push(c.Id);
     }

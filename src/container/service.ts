@@ -356,9 +356,11 @@ export class ContainerService {
     const network = nsOf(netMode, "net");
     let seccomp: string | undefined;
     let noNewPrivileges = false;
+    let unmaskPaths = false;
     for (const o of hc.SecurityOpt ?? []) {
       const [k, v = ""] = o.includes("=") ? [o.slice(0, o.indexOf("=")), o.slice(o.indexOf("=") + 1)] : o.split(":");
       if (k === "seccomp") seccomp = v;
+      else if (k === "systempaths" && v === "unconfined") unmaskPaths = true;
       else if (k === "no-new-privileges") noNewPrivileges = v === "" || v === "true";
       else if (k === "label" || k === "apparmor") continue;
       else throw invalidArgument(`Invalid --security-opt: "${o}"`);
@@ -387,9 +389,15 @@ export class ContainerService {
       sysctls: hc.Sysctls ?? {},
       ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
       resources: resourcesOf(hc),
-      cgroupsPath: `/berth/${c.Id}`,
+      cgroupsPath: `${typeof hc.CgroupParent === "string" && hc.CgroupParent ? hc.CgroupParent.replace(/\/$/, "") : "/berth"}/${c.Id}`,
       init: hc.Init === true,
     };
+    if (typeof hc.OomScoreAdj === "number" && hc.OomScoreAdj !== 0) input.oomScoreAdj = hc.OomScoreAdj;
+    if (c.Config.Domainname) input.domainname = c.Config.Domainname;
+    if (hc.DeviceCgroupRules?.length) input.deviceCgroupRules = hc.DeviceCgroupRules;
+    if (hc.Annotations && typeof hc.Annotations === "object") input.annotations = hc.Annotations as Record<string, string>;
+    if (hc.CgroupnsMode === "host" || hc.CgroupnsMode === "private") input.cgroupns = hc.CgroupnsMode;
+    if (unmaskPaths) input.unmaskSystemPaths = true;
     if (hc.ShmSize) input.shmSize = hc.ShmSize;
     if (seccomp !== undefined) input.seccomp = seccomp;
     const spec = await generateSpec(input);
@@ -402,6 +410,7 @@ export class ContainerService {
         tty: c.Config.Tty === true,
         stdin: c.Config.OpenStdin === true,
         stdinOnce: c.Config.StdinOnce === true,
+        ...logSizeOption(c.HostConfig.LogConfig?.Config?.["max-size"]),
       });
     } catch (e) {
       const code = ((e as BerthError).detail?.exitCode as number | undefined) ?? 128;
@@ -878,6 +887,15 @@ export class ContainerService {
   }
 }
 
+/** `--log-opt max-size=10m` → conmon's log size cap (it truncates; `max-file` is not supported). */
+function logSizeOption(v: string | undefined): { logSizeMax?: number } {
+  if (!v) return {};
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(v.trim());
+  if (!m) throw invalidArgument(`invalid value for log-opt max-size: "${v}"`);
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "").toLowerCase() as "k"] ?? 1;
+  return { logSizeMax: Math.floor(Number(m[1]) * mult) };
+}
+
 function hostResolv(): string {
   try {
     // The host's resolv.conf without loopback resolvers a container cannot reach.
@@ -911,7 +929,8 @@ function validateHostConfig(hc: HostConfig, networkExists: (name: string) => boo
   if (hc.AutoRemove && rp !== "" && rp !== "no") throw invalidArgument("can't create 'AutoRemove' container with restart policy");
   const nm = hc.NetworkMode ?? "";
   if (nm && !["default", "bridge", "host", "none"].includes(nm) && !nm.startsWith("container:") && !networkExists(nm)) {
-    throw notFound(`network ${nm} not found`);
+    // 400, not 404: a 404 would make the docker CLI try to pull the image.
+    throw invalidArgument(`network ${nm} not found`);
   }
 }
 

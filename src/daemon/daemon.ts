@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Db, type Host, type Logger } from "../base/mod.ts";
 import { ContentStore } from "../content/mod.ts";
@@ -120,7 +120,18 @@ export class Daemon {
       // Partial downloads are kept a day for resuming; temp spools of unknown digests are not.
       if (i.ref.startsWith("tmp-") || i.ref.startsWith("put-") || i.ageMs > 24 * 3600 * 1000) await this.content.abortIngest(i.ref);
     }
-    await this.gc();
+    // A pull killed after verifying layers but before recording its image leaves blobs and layer
+    // snapshots no image references (its leases died with the process). Like partial downloads,
+    // those less than a day old survive this GC so that the retried pull reuses them instead of
+    // downloading and unpacking again; the next GC (rmi, prune) collects what is still unused.
+    const keep = new Set(this.images.leases);
+    const since = Date.now() - 24 * 3600 * 1000;
+    for await (const b of this.content.list()) {
+      const st = await stat(this.content.blobPath(b.digest)).catch(() => undefined);
+      if (st && st.mtimeMs > since) keep.add(b.digest);
+    }
+    for (const s of this.snapshots.list()) if (s.kind === "committed" && s.createdAt > since) keep.add(s.key);
+    await this.images.gc(this.containerSnapshots(), keep);
   }
 
   /** Container counts for /info (filled in by the container service). */

@@ -38,8 +38,8 @@ async function sniffCompression(svc: ImageService, d: Digest): Promise<"gzip" | 
     s.once("error", reject);
     s.once("end", () => resolve(Buffer.alloc(0)));
   });
-  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
   return "none";
 }
 
