@@ -36,7 +36,7 @@ import {
   type Reference,
   withDefaultTag,
 } from "../oci/mod.ts";
-import { isNetworkError, networkError, redactUrl } from "./_errors.ts";
+import { isNetworkError, networkError, redactUrl, registryStatus } from "./_errors.ts";
 import { defaultRetryPolicy, discard, errorFrom, header, readBounded, type RetryPolicy, Transport, withRetry } from "./_http.ts";
 import { Limiter } from "./_limit.ts";
 import { digestOf, type FetchedManifest, fetchManifest, headManifest, selectManifest, translatePullError } from "./_manifest.ts";
@@ -185,6 +185,7 @@ export class RegistryClient {
     this.store = options.store;
     for (const m of options.mirrors ?? []) parseMirror(m);
     this.#config = { mirrors: options.mirrors ?? [], insecureRegistries: options.insecureRegistries ?? [] };
+    if (options.dockerHub) this.#config.dockerHub = options.dockerHub;
     this.#now = options.now ?? Date.now;
     const retry: RetryPolicy = { ...defaultRetryPolicy, ...options.retry };
     this.#shared = new Shared(new Transport({ userAgent: options.userAgent ?? "berth/0.1" }), retry, this.#now);
@@ -386,11 +387,13 @@ export class RegistryClient {
   /**
    * Runs `fn` against each pull endpoint in turn (mirrors, then the registry) until one
    * succeeds. A mirror that is down, refuses, or lacks the image falls back to the next;
-   * the last endpoint's error is the answer, worded as docker words it.
+   * the last endpoint's error is the answer, worded as docker words it (unless it could not
+   * be reached at all and a mirror said the image does not exist).
    */
   async #withPullEndpoints<T>(ref: Reference, options: CallOptions, fn: (s: Session) => Promise<T>): Promise<T> {
     const endpoints = pullEndpoints(ref.domain, this.#config);
     const failures: string[] = [];
+    let definite: unknown;
     for (const [i, ep] of endpoints.entries()) {
       const last = i === endpoints.length - 1;
       try {
@@ -402,8 +405,10 @@ export class RegistryClient {
         const local = LOCAL_ERRNO.has(String((e as { code?: unknown }).code));
         const where = ep.mirror ? `mirror ${ep.candidates[0]?.origin}` : (ep.candidates[0]?.origin ?? ep.domain);
         if (last || local) {
-          const t = translatePullError(e, ref);
           if (failures.length && isNetworkError(e)) {
+            // Docker Hub is out of reach (offline, or firewalled) but a mirror gave a definite
+            // answer (no such image, access denied): that answer is the useful one.
+            if (definite) throw translatePullError(definite, ref);
             throw unavailable(
               `Cannot pull "${familiarString(ref)}": no registry answered: ${[...failures, `${where}: ${messageOf(e)}`].join("; ")}`,
               {
@@ -411,8 +416,9 @@ export class RegistryClient {
               },
             );
           }
-          throw t;
+          throw translatePullError(e, ref);
         }
+        if (!definite && registryStatus(e) !== undefined && [401, 403, 404].includes(registryStatus(e) ?? 0)) definite = e;
         failures.push(`${where}: ${messageOf(e)}`);
         this.#log.warn("Falling back from registry mirror", { mirror: where, error: messageOf(e) });
       }

@@ -261,7 +261,12 @@ export class FakeRegistry {
     const expiresIn = a.expiresIn ?? 300;
     const claims: TokenClaims = { access, exp: Date.now() + expiresIn * 1000, ...(user ? { user } : {}) };
     const token = `fake.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
-    const out: Record<string, unknown> = { token, expires_in: expiresIn, issued_at: new Date().toISOString() };
+    // OAuth2 answers (POST) name the token `access_token`, the docker token protocol `token`.
+    const out: Record<string, unknown> = {
+      [req.method === "POST" ? "access_token" : "token"]: token,
+      expires_in: expiresIn,
+      issued_at: new Date().toISOString(),
+    };
     if (offline && user) {
       const rt = randomUUID();
       this.#refreshTokens.set(rt, user);

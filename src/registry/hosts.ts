@@ -11,6 +11,8 @@ export interface RegistryHostsConfig {
   mirrors?: string[];
   /** `insecure-registries`: `host[:port]` or CIDR; HTTPS without verification, then plain HTTP. */
   insecureRegistries?: string[];
+  /** Where docker.io's own registry API is; default `https://registry-1.docker.io` (tests point it elsewhere). */
+  dockerHub?: string;
 }
 
 /**
@@ -90,7 +92,8 @@ export function isInsecure(domain: string, config: RegistryHostsConfig): boolean
 /** The endpoint of a registry domain itself (no mirrors). */
 export function registryEndpoint(domain: string, config: RegistryHostsConfig): Endpoint {
   if (domain === DEFAULT_DOMAIN || domain === LEGACY_DEFAULT_DOMAIN || domain === "registry-1.docker.io") {
-    return { domain: DEFAULT_DOMAIN, candidates: [new URL(DOCKER_HUB_REGISTRY)], mirror: false, insecureTls: false };
+    const hub = new URL(config.dockerHub ?? DOCKER_HUB_REGISTRY);
+    return { domain: DEFAULT_DOMAIN, candidates: [new URL(hub.origin)], mirror: false, insecureTls: false };
   }
   if (isLoopback(domain)) {
     // Local registries are nearly always plain HTTP: try that first to save a TLS handshake.
