@@ -28,6 +28,7 @@ import {
   isLayerMediaType,
   isManifestMediaType,
   type Manifest,
+  MediaType,
   parseImageConfig,
   parseManifest,
   type Platform,
@@ -332,6 +333,8 @@ export class RegistryClient {
     const seen = new Set<string>();
     const blobs = options.blobs.filter((b) => {
       parseDigest(b.digest);
+      // Foreign (non-distributable) layers stay where their URLs say, as docker leaves them.
+      if (b.mediaType === MediaType.DockerLayerForeignGzip || b.mediaType.includes(".nondistributable.")) return false;
       if (seen.has(b.digest)) return false;
       seen.add(b.digest);
       return true;
