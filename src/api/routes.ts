@@ -4,6 +4,7 @@ import { berthRoutes } from "./routes_berth.ts";
 import { containerRoutes } from "./routes_containers.ts";
 import { imageRoutes } from "./routes_images.ts";
 import { systemRoutes } from "./routes_system.ts";
+import { volumeRoutes } from "./routes_volumes.ts";
 
 /** Every Engine API route berthd serves. */
 export function buildRouter(d: Daemon): Router {
@@ -11,6 +12,7 @@ export function buildRouter(d: Daemon): Router {
   systemRoutes(r, d, { counts: () => d.containerCounts() });
   imageRoutes(r, d);
   containerRoutes(r, d, d.containers);
+  volumeRoutes(r, d);
   berthRoutes(r, d);
   return r;
 }

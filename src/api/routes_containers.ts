@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { conflict, invalidArgument, messageOf, notFound, randomId } from "../base/mod.ts";
-import type { ContainerRecord, ContainerService, CreateBody } from "../container/mod.ts";
+import { type ContainerRecord, type ContainerService, type CreateBody, type MountPoint, mountsForInspect } from "../container/mod.ts";
 import type { Daemon } from "../daemon/mod.ts";
 import { parseTimeFilter } from "../daemon/mod.ts";
 import { buildExecProcess, type ExecSession, type ProcessSpec, resolveUser, type StdStream } from "../runtime/mod.ts";
@@ -58,7 +58,7 @@ function summary(c: ContainerRecord): Record<string, unknown> {
     Status: statusString(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? "bridge" },
     NetworkSettings: { Networks: (c.NetworkSettings.Networks as object) ?? {} },
-    Mounts: c.Mounts,
+    Mounts: mountsForInspect(c.Mounts as MountPoint[]),
   };
 }
 
@@ -84,6 +84,7 @@ function inspectOut(d: Daemon, c: ContainerRecord): Record<string, unknown> {
       },
     },
     Config: { ...c.Config, Image: c.ImageName },
+    Mounts: mountsForInspect(c.Mounts as MountPoint[]),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { invalidArgument, notImplemented } from "../base/mod.ts";
 import type { Daemon, RegistryAuth } from "../daemon/mod.ts";
@@ -23,12 +23,12 @@ export function decodeRegistryAuth(req: IncomingMessage): RegistryAuth | undefin
   }
 }
 
-function abortOnClose(req: IncomingMessage): AbortSignal {
+/** Aborts when the client goes away before the response is complete (not when the body is consumed). */
+function abortOnClose(res: ServerResponse): AbortSignal {
   const ac = new AbortController();
-  req.on("close", () => {
-    if (!req.complete || req.destroyed) ac.abort();
+  res.on("close", () => {
+    if (!res.writableFinished) ac.abort();
   });
-  req.socket.on("close", () => ac.abort());
   return ac.signal;
 }
 
@@ -51,7 +51,7 @@ export function imageRoutes(router: Router, d: Daemon): void {
     const out = new JsonStream(res);
     const fromImage = query.get("fromImage");
     const fromSrc = query.get("fromSrc");
-    const signal = abortOnClose(req);
+    const signal = abortOnClose(res);
     try {
       if (fromImage) {
         const tag = query.get("tag") ?? "";
@@ -146,7 +146,7 @@ export function imageRoutes(router: Router, d: Daemon): void {
         tag: query.get("tag") ?? undefined,
         auth: decodeRegistryAuth(req),
         progress: (m) => out.write(m),
-        signal: abortOnClose(req),
+        signal: abortOnClose(res),
       });
     } catch (e) {
       out.error(e);

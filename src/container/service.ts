@@ -32,7 +32,9 @@ import {
 } from "../runtime/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
 import { type ContainerRecord, type ContainerStore, type CreateBody, type HostConfig, ZERO_TIME } from "./model.ts";
+import type { VolumeService } from "../volume/mod.ts";
 import { HealthMonitor } from "./health.ts";
+import { type MountPoint, planMounts, prepareMounts, releaseMounts } from "./mounts.ts";
 import { checkName, randomName } from "./names.ts";
 
 /** What the container service needs from the image side (implemented by the daemon). */
@@ -94,6 +96,7 @@ export class ContainerService {
   #watching = new Set<string>();
   #locks = new Map<string, Promise<void>>();
   #health: HealthMonitor;
+  #volumes: VolumeService;
 
   constructor(deps: {
     store: ContainerStore;
@@ -104,7 +107,14 @@ export class ContainerService {
     publish: Publish;
     log: Logger;
     root: string;
+    volumes: VolumeService;
   }) {
+    this.#volumes = deps.volumes;
+    deps.volumes.users = (name) =>
+      this.store
+        .list()
+        .filter((c) => (c.Mounts as MountPoint[]).some((m) => m.Type === "volume" && m.Name === name))
+        .map((c) => c.Id);
     this.store = deps.store;
     this.#rt = deps.runtime;
     this.#snap = deps.snapshots;
@@ -221,6 +231,7 @@ export class ContainerService {
       Mounts: [],
       berth: { snapshotKey: id, ...(img.topChainId ? { topChainId: img.topChainId } : {}) },
     };
+    rec.Mounts = await planMounts(rec.HostConfig, cfg.Volumes, this.#volumes, (r) => this.store.mustResolve(r));
     await mkdir(dir, { recursive: true, mode: 0o710 });
     try {
       await this.#snap.prepare(id, img.topChainId, { "berth.container": id });
@@ -229,6 +240,7 @@ export class ContainerService {
     } catch (e) {
       await this.#snap.remove(id).catch(() => {});
       await rm(dir, { recursive: true, force: true });
+      for (const m of rec.Mounts as MountPoint[]) if (m.anonymous && m.Name) await this.#volumes.remove(m.Name, true).catch(() => {});
       throw e;
     }
     this.#publish("create", rec);
@@ -310,6 +322,7 @@ export class ContainerService {
     this.store.save(c);
     await this.#rt.delete(c.Id, { force: true }).catch(() => {});
     await this.#host.unmount(this.rootfs(c)).catch(() => {});
+    await releaseMounts(c.Mounts as MountPoint[], this.#volumes);
     this.#endAttachments(c.Id);
     this.#notifyExit(c.Id, code);
     if (c.HostConfig.AutoRemove) {
@@ -333,15 +346,7 @@ export class ContainerService {
     for (const [dest, opts] of Object.entries(hc.Tmpfs ?? {})) {
       mounts.push({ type: "tmpfs", destination: dest, options: opts ? opts.split(",").filter(Boolean) : [] } as MountInput);
     }
-    for (const b of hc.Binds ?? []) {
-      const parts = b.split(":");
-      const src = parts[0] ?? "";
-      const dst = parts[1] ?? "";
-      const mode = parts[2] ?? "";
-      if (!src.startsWith("/")) continue; // named volumes arrive with the volume issue
-      await mkdir(src, { recursive: true });
-      mounts.push({ type: "bind", source: src, destination: dst, readonly: mode.split(",").includes("ro") });
-    }
+    mounts.push(...(await prepareMounts(c.Mounts as MountPoint[], rootfs, this.#volumes, this.#host)));
     const netMode = hc.NetworkMode ?? "bridge";
     const nsOf = (mode: string | undefined, kind: "net" | "pid" | "ipc"): "host" | "private" | { path: string } => {
       if (mode === "host") return "host";
@@ -460,6 +465,7 @@ export class ContainerService {
     };
     this.store.save(c);
     await this.#host.unmount(this.rootfs(c)).catch(() => {});
+    await releaseMounts(c.Mounts as MountPoint[], this.#volumes);
     if (exit.oomKilled) this.#publish("oom", c);
     this.#publish("die", c, { exitCode: String(exit.exitCode) });
     // Give attached clients the last output before closing their streams.
@@ -633,6 +639,12 @@ export class ContainerService {
       this.store.delete(c.Id);
       await this.#snap.remove(c.berth.snapshotKey).catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }));
       await rm(this.dir(c.Id), { recursive: true, force: true }).catch(() => {});
+      if (options.volumes || c.HostConfig.AutoRemove) {
+        for (const m of c.Mounts as MountPoint[]) {
+          if (m.anonymous && m.Name)
+            await this.#volumes.remove(m.Name, true).catch((e: unknown) => this.#log.warn("volume remove", { error: messageOf(e) }));
+        }
+      }
       this.#endAttachments(c.Id);
       this.#publish("destroy", c);
       const ws = this.#removeWaiters.get(c.Id);

@@ -191,15 +191,11 @@ export class ContentStore {
     dg.update(bytes);
     const digest = dg.digest();
     if (expected && digest !== expected) throw invalidArgument(`Digest mismatch: expected "${expected}", got "${digest}"`);
-    if (await this.info(digest)) return { digest, size: bytes.length };
-    const ing = await this.ingest({ digest, size: bytes.length }, `put-${splitDigest(digest).hex}`);
-    try {
+    // ingestOnce: two puts of the same bytes at once must not race on one ingest.
+    return await this.ingestOnce({ digest, size: bytes.length }, async (ing) => {
       await ing.reset();
       await ing.write(bytes);
-      return await ing.commit();
-    } finally {
-      await ing.close();
-    }
+    });
   }
 
   /** Removes a committed blob. Only the garbage collector calls this. */

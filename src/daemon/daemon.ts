@@ -10,6 +10,7 @@ import { RemoteImages } from "./image_remote.ts";
 import { ImageService } from "./images.ts";
 import { RegistryClient } from "../registry/mod.ts";
 import { ContainerService, ContainerStore } from "../container/mod.ts";
+import { VolumeService } from "../volume/mod.ts";
 import { ContainerRuntime, defaultOciRuntime } from "../runtime/mod.ts";
 import { chainIds } from "../snapshot/mod.ts";
 import type { Digest } from "../base/mod.ts";
@@ -29,6 +30,7 @@ export class Daemon {
   readonly images: ImageService;
   readonly registry: RegistryClient;
   readonly containers: ContainerService;
+  readonly volumes: VolumeService;
   readonly startedAt = Date.now();
 
   private constructor(config: DaemonConfig, log: Logger, host: Host, db: Db) {
@@ -61,6 +63,7 @@ export class Daemon {
       logger: log,
     });
     const cstore = new ContainerStore(db);
+    this.volumes = new VolumeService(join(root, "volumes"), db, host, log);
     this.containers = new ContainerService({
       store: cstore,
       runtime,
@@ -68,6 +71,7 @@ export class Daemon {
       host,
       log,
       root: join(root, "containers"),
+      volumes: this.volumes,
       publish: (action, c, extra) => {
         const labels = c.Config.Labels ?? {};
         this.events.publish("container", action, c.Id, { ...labels, image: c.ImageName, name: c.Name.slice(1), ...(extra ?? {}) });
@@ -105,6 +109,7 @@ export class Daemon {
     const db = new Db(join(config.dataRoot, "berth.db"));
     const d = new Daemon(config, log, host, db);
     await d.content.init();
+    await d.volumes.init();
     await d.snapshots.init();
     await mkdir(join(config.dataRoot, "containers"), { recursive: true, mode: 0o711 });
     if (options.recover !== false) await d.recover();

@@ -1,0 +1,259 @@
+import { existsSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { posix } from "node:path";
+import { type Host, invalidArgument, notFound } from "../base/mod.ts";
+import { type MountInput, resolveInRoot } from "../runtime/mod.ts";
+import type { VolumeService } from "../volume/mod.ts";
+import type { ContainerRecord, HostConfig } from "./model.ts";
+
+/** A mount of a container as `Mounts` in inspect shows it, plus what berth needs to set it up. */
+export interface MountPoint {
+  Type: "bind" | "volume" | "tmpfs";
+  Name?: string;
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+  /** berth: volume created for this container (`-v /path`, image VOLUME): removed with `rm -v`. */
+  anonymous?: boolean;
+  noCopy?: boolean;
+  tmpfsOptions?: string[];
+}
+
+interface MountSpec {
+  Type?: string;
+  Source?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+  BindOptions?: { Propagation?: string; CreateMountpoint?: boolean };
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string>; DriverConfig?: { Name?: string; Options?: Record<string, string> } };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+function cleanDest(d: string, what: string): string {
+  if (!d || !d.startsWith("/"))
+    throw invalidArgument(`invalid mount config for type "${what}": invalid mount path: '${d}' mount path must be absolute`);
+  const c = posix.normalize(d);
+  if (c === "/") throw invalidArgument(`invalid specification: destination can't be '/'`);
+  return c.replace(/\/$/, "");
+}
+
+/**
+ * Plans a container's mounts from `-v` (Binds), `--mount` (Mounts), `--volumes-from`, and
+ * the image's and `-v /path`'s anonymous volumes, creating named volumes that do not exist yet
+ * (as Docker does at create). Later entries for the same destination are refused.
+ */
+export async function planMounts(
+  hc: HostConfig,
+  configVolumes: Record<string, object> | null | undefined,
+  volumes: VolumeService,
+  lookup: (ref: string) => ContainerRecord,
+): Promise<MountPoint[]> {
+  const out: MountPoint[] = [];
+  const taken = new Set<string>();
+  const add = (m: MountPoint) => {
+    if (taken.has(m.Destination)) throw invalidArgument(`Duplicate mount point: ${m.Destination}`);
+    taken.add(m.Destination);
+    out.push(m);
+  };
+  for (const b of hc.Binds ?? []) {
+    const parts = b.split(":");
+    if (parts.length < 2 || parts.length > 3) throw invalidArgument(`invalid volume specification: '${b}'`);
+    const [src = "", dst = "", mode = ""] = parts;
+    const opts = mode.split(",").filter(Boolean);
+    for (const o of opts) {
+      if (
+        ![
+          "ro",
+          "rw",
+          "z",
+          "Z",
+          "nocopy",
+          "shared",
+          "rshared",
+          "slave",
+          "rslave",
+          "private",
+          "rprivate",
+          "consistent",
+          "cached",
+          "delegated",
+        ].includes(o)
+      ) {
+        throw invalidArgument(`invalid mode: ${o}`);
+      }
+    }
+    const rw = !opts.includes("ro");
+    const prop = opts.find((o) => /^r?(shared|slave|private)$/.test(o)) ?? "";
+    if (src.startsWith("/")) {
+      add({
+        Type: "bind",
+        Source: posix.normalize(src),
+        Destination: cleanDest(dst, "bind"),
+        Mode: mode,
+        RW: rw,
+        Propagation: prop || "rprivate",
+      });
+    } else {
+      const v = await volumes.create({ name: src });
+      add({
+        Type: "volume",
+        Name: v.Name,
+        Source: v.Mountpoint,
+        Destination: cleanDest(dst, "volume"),
+        Driver: "local",
+        Mode: mode || "z",
+        RW: rw,
+        Propagation: "",
+        noCopy: opts.includes("nocopy"),
+      });
+    }
+  }
+  for (const raw of (hc.Mounts ?? []) as MountSpec[]) {
+    const type = raw.Type ?? "volume";
+    const dst = cleanDest(raw.Target ?? "", type);
+    if (type === "bind") {
+      const src = raw.Source ?? "";
+      if (!src.startsWith("/"))
+        throw invalidArgument(`invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`);
+      if (!existsSync(src)) {
+        if (raw.BindOptions?.CreateMountpoint) {
+          const { mkdir } = await import("node:fs/promises");
+          await mkdir(src, { recursive: true });
+        } else throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${src}`);
+      }
+      add({
+        Type: "bind",
+        Source: src,
+        Destination: dst,
+        Mode: "",
+        RW: !raw.ReadOnly,
+        Propagation: raw.BindOptions?.Propagation || "rprivate",
+      });
+    } else if (type === "volume") {
+      const opts: Parameters<VolumeService["create"]>[0] = { anonymous: !raw.Source };
+      if (raw.Source) opts.name = raw.Source;
+      if (raw.VolumeOptions?.Labels) opts.labels = raw.VolumeOptions.Labels;
+      if (raw.VolumeOptions?.DriverConfig?.Options) opts.driverOpts = raw.VolumeOptions.DriverConfig.Options;
+      const v = await volumes.create(opts);
+      add({
+        Type: "volume",
+        Name: v.Name,
+        Source: v.Mountpoint,
+        Destination: dst,
+        Driver: "local",
+        Mode: "z",
+        RW: !raw.ReadOnly,
+        Propagation: "",
+        anonymous: !raw.Source,
+        noCopy: raw.VolumeOptions?.NoCopy === true,
+      });
+    } else if (type === "tmpfs") {
+      if (raw.Source) throw invalidArgument(`invalid mount config for type "tmpfs": source must not be specified`);
+      const o: string[] = [];
+      if (raw.TmpfsOptions?.SizeBytes) o.push(`size=${raw.TmpfsOptions.SizeBytes}`);
+      if (raw.TmpfsOptions?.Mode) o.push(`mode=${raw.TmpfsOptions.Mode.toString(8)}`);
+      add({ Type: "tmpfs", Source: "", Destination: dst, Mode: "", RW: !raw.ReadOnly, Propagation: "", tmpfsOptions: o });
+    } else throw invalidArgument(`invalid mount config: mount type unknown: "${type}"`);
+  }
+  for (const ref of hc.VolumesFrom ?? []) {
+    const [name = "", mode = ""] = ref.split(":");
+    const other = lookup(name);
+    for (const m of other.Mounts as MountPoint[]) {
+      if (taken.has(m.Destination)) continue;
+      const rw = mode === "ro" ? false : mode === "rw" ? true : m.RW;
+      add({ ...m, RW: rw, anonymous: false });
+    }
+  }
+  for (const dst of Object.keys(configVolumes ?? {})) {
+    const d = cleanDest(dst, "volume");
+    if (taken.has(d)) continue;
+    const v = await volumes.create({ anonymous: true });
+    add({
+      Type: "volume",
+      Name: v.Name,
+      Source: v.Mountpoint,
+      Destination: d,
+      Driver: "local",
+      Mode: "",
+      RW: true,
+      Propagation: "",
+      anonymous: true,
+    });
+  }
+  return out;
+}
+
+/** The mount points as inspect's `Mounts` shows them. */
+export function mountsForInspect(mounts: MountPoint[]): Record<string, unknown>[] {
+  return mounts.map((m) => {
+    const o: Record<string, unknown> = { Type: m.Type };
+    if (m.Name) o.Name = m.Name;
+    o.Source = m.Source;
+    o.Destination = m.Destination;
+    if (m.Driver) o.Driver = m.Driver;
+    o.Mode = m.Mode;
+    o.RW = m.RW;
+    o.Propagation = m.Propagation;
+    return o;
+  });
+}
+
+/**
+ * Turns mount points into runtime mounts at start: volumes are acquired (mounted when they
+ * have options) and a new, empty volume is first filled from the image's content at its
+ * destination (unless nocopy), with ownership and modes, as Docker does.
+ */
+export async function prepareMounts(mounts: MountPoint[], rootfs: string, volumes: VolumeService, host: Host): Promise<MountInput[]> {
+  const out: MountInput[] = [];
+  for (const m of mounts) {
+    if (m.Type === "bind") {
+      if (!existsSync(m.Source)) {
+        const { mkdir } = await import("node:fs/promises");
+        await mkdir(m.Source, { recursive: true });
+      }
+      const b: MountInput = { type: "bind", source: m.Source, destination: m.Destination, readonly: !m.RW };
+      if (m.Propagation) (b as { propagation?: string }).propagation = m.Propagation;
+      out.push(b);
+    } else if (m.Type === "volume") {
+      if (!m.Name) throw notFound(`Volume for ${m.Destination} has no name`);
+      const src = await volumes.acquire(m.Name);
+      if (!m.noCopy && (await isEmpty(src))) {
+        const inImage = await resolveInRoot(rootfs, m.Destination);
+        if (inImage.startsWith(`${rootfs}/`)) {
+          try {
+            const s = await stat(inImage);
+            if (s.isDirectory()) {
+              // Copy the image's content (the host's cp reads the resolved path; symlinks are copied, not followed).
+              await host.run("cp", ["-a", "--no-dereference", `${inImage}/.`, `${src}/`]);
+              const { chown, chmod } = await import("node:fs/promises");
+              await chown(src, s.uid, s.gid);
+              await chmod(src, s.mode & 0o7777);
+            }
+          } catch {
+            // nothing at that path in the image: the volume stays empty
+          }
+        }
+      }
+      out.push({ type: "bind", source: src, destination: m.Destination, readonly: !m.RW });
+    } else {
+      out.push({ type: "tmpfs", destination: m.Destination, options: [...(m.tmpfsOptions ?? []), ...(m.RW ? [] : ["ro"])] } as MountInput);
+    }
+  }
+  return out;
+}
+
+/** Releases a container's volumes after it stopped. */
+export async function releaseMounts(mounts: MountPoint[], volumes: VolumeService): Promise<void> {
+  for (const m of mounts) if (m.Type === "volume" && m.Name) await volumes.release(m.Name).catch(() => {});
+}
+
+async function isEmpty(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch {
+    return true;
+  }
+}
