@@ -33,7 +33,7 @@ interface MountSpec {
 }
 
 function cleanDest(d: string, what: string): string {
-  if (!d || !d.startsWith("/"))
+  if (!d?.startsWith("/"))
     throw invalidArgument(`invalid mount config for type "${what}": invalid mount path: '${d}' mount path must be absolute`);
   const c = posix.normalize(d);
   if (c === "/") throw invalidArgument(`invalid specification: destination can't be '/'`);

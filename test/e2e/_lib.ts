@@ -25,6 +25,7 @@ export function run(client: string, args: string[], options: { input?: string; t
     env: { ...process.env, DOCKER_HOST: `unix://${SOCKET}`, BERTH_HOST: `unix://${SOCKET}` },
     input: options.input ?? "",
     timeout: options.timeoutMs ?? 60000,
+    killSignal: "SIGKILL",
     encoding: "utf8",
   });
   return { code: r.status ?? (r.signal ? 128 : -1), out: (r.stdout ?? "").toString(), err: (r.stderr ?? "").toString() };
