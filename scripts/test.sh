@@ -31,8 +31,12 @@ berthd_pid=
 registry_started=
 cleanup() {
   if [ -n "$berthd_pid" ]; then
-    DOCKER_HOST=unix://$SOCK timeout 60 bash -c 'ids=$(berth ps -aq 2>/dev/null); [ -n "$ids" ] && berth rm -f $ids' >/dev/null 2>&1 || true
+    # Remove what the tests left (through the docker CLI when it is there, else berth), then stop berthd.
+    cli=berth; command -v docker >/dev/null && cli=docker
+    DOCKER_HOST=unix://$SOCK timeout 60 bash -c "ids=\$($cli ps -aq 2>/dev/null); [ -n \"\$ids\" ] && $cli rm -f -v \$ids" >/dev/null 2>&1 || true
     kill "$berthd_pid" 2>/dev/null; wait "$berthd_pid" 2>/dev/null
+    grep -o " $TEST_ROOT[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    rm -rf /run/berth-test
   fi
   [ -n "$registry_started" ] && bash "$shared/fixtures/registry.sh" stop >/dev/null 2>&1
   true
