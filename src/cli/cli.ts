@@ -91,7 +91,7 @@ export class Cli {
 
   /** The docker config file (~/.docker/config.json or --config). */
   configFile(): ConfigFile {
-    this.#config ??= ConfigFile.load(this.options.configDir ?? defaultConfigDir(), this.host);
+    this.#config ??= ConfigFile.load(this.options.configDir ?? defaultConfigDir(this.env), this.host);
     return this.#config;
   }
 

@@ -124,8 +124,6 @@ export async function runContainer(cli: Cli, spec: ContainerSpec, opts: RunOptio
   const config = spec.body;
   if (!opts.detach) {
     if (config.Tty && config.AttachStdin && !cli.in.isTTY) throw new StatusError(1, "the input device is not a TTY");
-  } else if ((spec.body.AttachStdin || spec.body.AttachStdout || spec.body.AttachStderr) && false) {
-    // unreachable: buildContainerSpec clears attach flags for -d
   }
   let id: string;
   try {
@@ -134,7 +132,7 @@ export async function runContainer(cli: Cli, spec: ContainerSpec, opts: RunOptio
     if (e instanceof StatusError) throw e;
     throw startFailure(e);
   }
-  const stopProxy = opts.sigProxy && !config.Tty ? proxySignals((s) => cli.client.containerKill(id, s)) : () => {};
+  const stopProxy = opts.sigProxy ? proxySignals((s) => cli.client.containerKill(id, s)) : () => {};
   try {
     const attach = Boolean(config.AttachStdin || config.AttachStdout || config.AttachStderr);
     let conn: Awaited<ReturnType<typeof cli.client.containerAttach>> | undefined;

@@ -120,10 +120,10 @@ function filtersQuery(f: Filters | undefined): string | undefined {
   return JSON.stringify(f);
 }
 
-/** The tag or digest of a reference as the API's `tag` parameter wants it. */
+/** The tag or digest of a reference as the API's `tag` parameter wants it (`latest` when neither is given). */
 function apiTag(ref: { tag?: string; digest?: string }): string {
   if (ref.digest !== undefined) return ref.digest;
-  return ref.tag ?? "";
+  return ref.tag ?? "latest";
 }
 
 /**

@@ -43,8 +43,8 @@ export interface Credentials {
 }
 
 /** The config directory: `--config`, then DOCKER_CONFIG, then ~/.docker. */
-export function defaultConfigDir(): string {
-  return process.env.DOCKER_CONFIG || join(homedir(), ".docker");
+export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_CONFIG || join(homedir(), ".docker");
 }
 
 /** The hostname (and port) of a registry address that may be a URL: `https://r.io/v1/` → `r.io`. */

@@ -10,3 +10,4 @@ export * from "./streams.ts";
 export * from "./types.ts";
 export * from "./client.ts";
 export * from "./credentials.ts";
+export * from "./fake.ts";

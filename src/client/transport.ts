@@ -75,7 +75,7 @@ export interface RequestOptions {
   unversioned?: boolean;
 }
 
-/** A response whose status was 2xx (or 1xx for upgrades); the body is not read yet. */
+/** A response whose status was 2xx or 3xx (docker treats 304 "already stopped" as success); the body is not read yet. */
 export interface RawResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -172,7 +172,7 @@ export class Transport {
         payload.pipe(req);
       }
     });
-    if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
+    if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 400) {
       throw await errorFromResponse(res);
     }
     return { status: res.statusCode, headers: res.headers, body: res };
