@@ -4,11 +4,12 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, test } from "node:test";
-import Ajv from "ajv";
+import AjvModule from "ajv";
 import { ok, run, SOCKET, uniq } from "./_lib.ts";
 import * as schemas from "./schemas/engine.ts";
 
 const skip = !SOCKET || process.getuid?.() !== 0 ? "needs root and BERTH_TEST_SOCKET (scripts/test.sh)" : false;
+const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const ajv = new Ajv({ allErrors: true, strict: false });
 
 function get(path: string): Promise<{ status: number; body: unknown }> {
