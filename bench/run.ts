@@ -275,6 +275,10 @@ function median(bench: string, subject: string): number | undefined {
   return rows.find((r) => r.bench === bench && r.subject === subject)?.stats.median;
 }
 
+function cpuMedian(bench: string, subject: string): number | undefined {
+  return rows.find((r) => r.bench === bench && r.subject === subject)?.cpu?.median;
+}
+
 interface Ratio {
   name: string;
   value: number;
@@ -346,6 +350,16 @@ async function benchCold(engines: Engine[], berthd: Berthd): Promise<void> {
       if (r.code !== 0) throw new Error(`Floor (shell) failed: ${r.err}`);
       return r;
     };
+    /** GNU tar writing the same files (as root, owners and modes kept): what unpacking costs in C. */
+    const untarDir = join(tmp, "untar");
+    const floorTar = (): Op => {
+      rmSync(untarDir, { recursive: true, force: true });
+      mkdirSync(untarDir);
+      exec(["sync"]);
+      const r = opCmd(["sh", "-c", files.map((f) => `tar -xzf '${f}' -C '${untarDir}'`).join(" && ")]);
+      if (r.code !== 0) throw new Error(`Floor (tar) failed: ${r.err}`);
+      return r;
+    };
     const floorFetch = () =>
       timed(async () => {
         for (let i = 0; i < layers.length; i++) {
@@ -369,12 +383,14 @@ async function benchCold(engines: Engine[], berthd: Berthd): Promise<void> {
       samples.add("floor", await floorNode());
       samples.add("floor-shell", floorShell());
       samples.add("floor-fetch", await floorFetch());
+      samples.add("floor-tar", floorTar());
       log(`cold pull run ${i + 1}/${RUNS}: ${engines.map((e) => `${e.name} ${human(samples.last(e.name), "ms")}`).join(", ")}`);
     }
     for (const e of engines) samples.record(bench, e.name, e.name, e.name === "berth" && notCold ? "NOT COLD" : "");
     samples.record(bench, "floor", "floor: gunzip+sha256 (node:zlib+crypto, in-process)");
     samples.record(bench, "floor-shell", "floor: gunzip -c | sha256sum (shell)");
     samples.record(bench, "floor-fetch", "floor: fetch+sha256(gz)+gunzip+sha256 (in-process)");
+    samples.record(bench, "floor-tar", "reference: tar -xzf into a directory (GNU tar, writes the files)");
     const b = median(bench, "berth");
     ratio("cold pull: berth/podman", b, median(bench, "podman"), 0.5);
     ratio("cold pull: berth/dockerd", b, median(bench, "dockerd"));
@@ -386,6 +402,17 @@ async function benchCold(engines: Engine[], berthd: Berthd): Promise<void> {
     );
     ratio("cold pull: berth/floor (shell gunzip|sha256sum)", b, median(bench, "floor: gunzip -c | sha256sum (shell)"));
     ratio("cold pull: berth/floor (fetch+verify+gunzip+sha256)", b, median(bench, "floor: fetch+sha256(gz)+gunzip+sha256 (in-process)"));
+    const tar = "reference: tar -xzf into a directory (GNU tar, writes the files)";
+    ratio("cold pull: berth/tar -xzf", b, median(bench, tar));
+    const bc = cpuMedian(bench, "berth");
+    ratio("cold pull CPU time: berth/podman", bc, cpuMedian(bench, "podman"));
+    ratio("cold pull CPU time: berth/dockerd", bc, cpuMedian(bench, "dockerd"));
+    ratio(
+      "cold pull CPU time: berth/floor (in-process gunzip+sha256)",
+      bc,
+      cpuMedian(bench, "floor: gunzip+sha256 (node:zlib+crypto, in-process)"),
+    );
+    ratio("cold pull CPU time: berth/tar -xzf", bc, cpuMedian(bench, tar));
     printSection(bench);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
