@@ -42,7 +42,9 @@ export class Daemon {
     this.content = new ContentStore(join(root, "content"));
     this.snapshots = new OverlaySnapshotter(join(root, "snapshots"), db, host);
     const store = new ImageStore(db, this.content);
-    const unpacker = new Unpacker(this.snapshots, this.content, host);
+    // berth's own daemon.json key: cap on a layer's uncompressed size (bytes), against gzip bombs.
+    const maxLayerSize = config.raw["max-layer-size"];
+    const unpacker = new Unpacker(this.snapshots, this.content, host, typeof maxLayerSize === "number" ? { maxLayerSize } : {});
     this.images = new ImageService({ store, content: this.content, snapshots: this.snapshots, unpacker, events: this.events, log, host });
     this.registry = new RegistryClient({
       store: this.content,
