@@ -32,11 +32,14 @@ export class Unpacker {
   #content: ContentStore;
   #host: Host;
   #running = new Map<string, Promise<void>>();
+  #maxSize: number | undefined;
 
-  constructor(snap: OverlaySnapshotter, content: ContentStore, host: Host) {
+  /** `maxLayerSize` caps every layer's uncompressed size (default: applyLayer's cap). */
+  constructor(snap: OverlaySnapshotter, content: ContentStore, host: Host, options: { maxLayerSize?: number } = {}) {
     this.#snap = snap;
     this.#content = content;
     this.#host = host;
+    this.#maxSize = options.maxLayerSize;
   }
 
   /** Whether the snapshot for a chain ID exists. */
@@ -79,7 +82,8 @@ export class Unpacker {
       const stream = await this.#content.reader(layer.digest);
       const opts: Parameters<typeof applyLayer>[2] = { lowers, host: this.#host, layerName: layer.digest };
       if (options.signal) opts.signal = options.signal;
-      if (options.maxSize !== undefined) opts.maxSize = options.maxSize;
+      const maxSize = options.maxSize ?? this.#maxSize;
+      if (maxSize !== undefined) opts.maxSize = maxSize;
       const r = await applyLayer(stream, target, opts);
       if (r.diffId !== diffId) {
         throw invalidArgument(
@@ -110,6 +114,7 @@ export class Unpacker {
       const stream = await this.#content.reader(blob);
       const opts: Parameters<typeof applyLayer>[2] = { lowers: this.#snap.chainDirs(parent), host: this.#host, layerName: blob };
       if (options.signal) opts.signal = options.signal;
+      if (this.#maxSize !== undefined) opts.maxSize = this.#maxSize;
       const r = await applyLayer(stream, target, opts);
       const chainId = parent === undefined ? r.diffId : sha256(`${parent} ${r.diffId}`);
       if (this.has(chainId)) {
