@@ -40,6 +40,9 @@ if [ ! -d "$here/node_modules/tar-stream" ] || [ "$here/package-lock.json" -nt "
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# Plain-JS build for fast starts (the launchers fall back to the sources when it is stale).
+PATH=$(dirname "$NODE"):$PATH bash "$here/scripts/build.sh" || log "build failed; berth runs from the TypeScript sources"
+
 # 4. Commands on the PATH.
 ln -sf "$here/bin/berth" /usr/local/bin/berth
 ln -sf "$here/bin/berthd" /usr/local/bin/berthd
