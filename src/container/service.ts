@@ -282,6 +282,15 @@ export class ContainerService {
     await writeFile(c.ResolvConfPath, resolv);
   }
 
+  /**
+   * Runs `fn` with the container's lifecycle lock held, so that no start, restart or remove
+   * runs meanwhile: archive, export and commit use it while they mount or read its files.
+   */
+  async withLock<T>(ref: string, fn: (c: ContainerRecord) => Promise<T>): Promise<T> {
+    const c0 = this.store.mustResolve(ref);
+    return await this.#locked(c0.Id, async () => await fn(this.store.mustResolve(c0.Id)));
+  }
+
   /** Mount of the container's root filesystem. */
   rootfs(c: ContainerRecord): string {
     return join(this.dir(c.Id), "rootfs");
