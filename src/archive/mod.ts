@@ -16,3 +16,14 @@ export {
   digestLayer,
 } from "./compress.ts";
 export { diffDirectories, readXattrs, type TarOptions, tarDirectory } from "./create.ts";
+export {
+  DEFAULT_LIMITS,
+  encodeHeader,
+  END_OF_ARCHIVE,
+  type EntryType,
+  type HeaderSpec,
+  padding,
+  type TarHeader,
+  TarReader,
+  type TarSink,
+} from "./_tar.ts";
