@@ -177,11 +177,42 @@ export function systemRoutes(
     const want = (t: string) => types.length === 0 || types.includes(t);
     const images = want("image") ? await d.images.list({ all: true }) : [];
     const layersSize = images.reduce((n, i) => n + i.Size, 0);
+    const all = d.containers.store.list();
+    const containers = [];
+    if (want("container")) {
+      for (const c of all) {
+        const rw = await d.containers.sizeRw(c);
+        containers.push({
+          Id: c.Id,
+          Names: [c.Name],
+          Image: c.ImageName,
+          ImageID: c.Image,
+          Command: [c.Path, ...c.Args].join(" "),
+          Created: Math.floor(Date.parse(c.Created) / 1000),
+          State: c.State.Status,
+          Status: c.State.Status,
+          SizeRw: rw,
+          SizeRootFs: rw + (d.images.store.get(c.Image as never)?.size ?? 0),
+          Labels: c.Config.Labels ?? {},
+          Mounts: [],
+        });
+      }
+    }
+    const volumes = [];
+    if (want("volume")) {
+      for (const v of d.volumes.list()) {
+        const { anonymous: _a, ...rest } = v;
+        volumes.push({
+          ...rest,
+          UsageData: { Size: await d.volumes.usage(v.Name).catch(() => -1), RefCount: d.volumes.users(v.Name).length },
+        });
+      }
+    }
     sendJson(res, 200, {
       LayersSize: layersSize,
-      Images: images.map((i) => ({ ...i, SharedSize: 0, Containers: 0 })),
-      Containers: [],
-      Volumes: [],
+      Images: images.map((i) => ({ ...i, SharedSize: 0, Containers: all.filter((c) => c.Image === i.Id).length })),
+      Containers: containers,
+      Volumes: volumes,
       BuildCache: [],
     });
   });
