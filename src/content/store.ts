@@ -135,6 +135,10 @@ export class ContentStore {
       try {
         await fn(ing);
         return await ing.commit();
+      } catch (e) {
+        // Nothing written (a 404, or bad bytes reset away): nothing to resume, so leave no ingest.
+        if (ing.offset === 0) await ing.abort();
+        throw e;
       } finally {
         await ing.close();
       }
