@@ -246,6 +246,39 @@ describe("berth against a fake engine", () => {
     assert.equal(JSON.parse(readFileSync(join(configDir, "config.json"), "utf8")).auths["localhost:5000"], undefined);
   });
 
+  test("build -q: context tar, query, image id from aux; a failing step exits with its code", async () => {
+    const ctx = mkdtempSync(join(tmpdir(), "berth-build-"));
+    writeFileSync(join(ctx, "Dockerfile"), "FROM busybox\nRUN false\n");
+    writeFileSync(join(ctx, "x.txt"), "x");
+    let fail = false;
+    engine.on("POST", "/build", (r, res) => {
+      assert.equal(r.headers["content-type"], "application/x-tar");
+      assert.ok(r.body.includes(Buffer.from("FROM busybox")));
+      assert.deepEqual(r.query.getAll("t"), ["acc-basic"]);
+      assert.equal(r.query.get("dockerfile"), "Dockerfile");
+      assert.equal(r.query.get("q"), "1");
+      assert.equal(r.query.get("rm"), "1");
+      assert.equal(r.query.get("buildargs"), '{"A":"1"}');
+      res.writeHead(200, { "Content-Type": "application/json" });
+      if (fail)
+        res.end(
+          '{"stream":"Step 1/2 : FROM busybox\\n"}\n{"errorDetail":{"code":2,"message":"The command \'/bin/sh -c false\' returned a non-zero code: 2"},"error":"x"}\n',
+        );
+      else res.end('{"stream":"Step 1/2 : FROM busybox\\n"}\n{"aux":{"ID":"sha256:feed"}}\n{"stream":"Successfully built feed\\n"}\n');
+    });
+    try {
+      const r = await berth(["build", "-q", "-t", "acc-basic", "--build-arg", "A=1", ctx]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, "sha256:feed\n");
+      fail = true;
+      const f = await berth(["build", "-q", "-t", "acc-basic", "--build-arg", "A=1", ctx]);
+      assert.equal(f.code, 2);
+      assert.equal(f.err, "Step 1/2 : FROM busybox\nThe command '/bin/sh -c false' returned a non-zero code: 2\n");
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
+  });
+
   test("a daemon that is not there", async () => {
     const out = new PassThrough();
     const err = new PassThrough();
