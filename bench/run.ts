@@ -88,6 +88,27 @@ function hasImage(e: Engine, name: string): boolean {
   return cli(e, ["image", "inspect", name]).code === 0;
 }
 
+/** Temporary directories of this run, removed at the end even when interrupted. */
+const tempDirs = new Set<string>();
+
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(`/var/tmp/berth-bench-${prefix}-`);
+  tempDirs.add(d);
+  return d;
+}
+
+function removeTempDirs(): void {
+  for (const d of tempDirs) {
+    // runc containers of the start floor are deleted by `runc run` itself; a killed one is not.
+    const state = join(d, "state");
+    if (existsSync(state))
+      for (const id of exec(["runc", "--root", state, "list", "-q"]).out.split("\n").filter(Boolean))
+        exec(["runc", "--root", state, "delete", "--force", id]);
+    rmSync(d, { recursive: true, force: true });
+    tempDirs.delete(d);
+  }
+}
+
 function log(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
 }
@@ -305,7 +326,7 @@ async function benchCold(engines: Engine[], berthd: Berthd): Promise<void> {
   const total = layers.reduce((n, l) => n + l.size, 0);
   log(`cold pull: ${layers.length} layer(s), ${(total / 1e6).toFixed(1)} MB compressed`);
   const blobs = await Promise.all(layers.map((l) => blob(COLD.repo, l.digest)));
-  const tmp = mkdtempSync("/var/tmp/berth-bench-floor-");
+  const tmp = tempDir("floor");
   try {
     const files = blobs.map((b, i) => {
       const f = join(tmp, `layer${i}.gz`);
@@ -415,7 +436,7 @@ async function benchCold(engines: Engine[], berthd: Berthd): Promise<void> {
     ratio("cold pull CPU time: berth/tar -xzf", bc, cpuMedian(bench, tar));
     printSection(bench);
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDirs();
   }
 }
 
@@ -470,7 +491,7 @@ async function runcBundle(dir: string): Promise<string> {
 
 async function benchRun(engines: Engine[]): Promise<void> {
   const bench = `container start: run --rm ${SMALL.name} true (${RUNS} runs)`;
-  const tmp = mkdtempSync("/var/tmp/berth-bench-runc-");
+  const tmp = tempDir("runc");
   const runcRoot = join(tmp, "state");
   try {
     const bundle = await runcBundle(tmp);
@@ -507,10 +528,7 @@ async function benchRun(engines: Engine[]): Promise<void> {
     ratio("run --network none: berth/podman", median(bench, "berth --network none"), median(bench, "podman --network none"));
     printSection(bench);
   } finally {
-    for (const id of exec(["runc", "--root", runcRoot, "list", "-q"]).out.split("\n").filter(Boolean)) {
-      exec(["runc", "--root", runcRoot, "delete", "--force", id]);
-    }
-    rmSync(tmp, { recursive: true, force: true });
+    removeTempDirs();
   }
 }
 
@@ -604,6 +622,7 @@ async function main(): Promise<void> {
   let berthd: Berthd | undefined;
   const cleanup = () => {
     berthd?.cleanup();
+    removeTempDirs();
     for (const e of peers.engines) {
       for (const c of cli(e, ["ps", "-aq", "--filter", `name=${TAG}`])
         .out.split("\n")
