@@ -457,7 +457,13 @@ export class ImageService {
       const repositories: Record<string, Record<string, string>> = {};
       const written = new Set<string>();
       const indexManifests: Descriptor[] = [];
-      await writeEntry("blobs/", Buffer.alloc(0)).catch(() => {});
+      // Real directory entries, as docker writes them: a "blobs/" file entry makes other tools'
+      // untar (skopeo oci-archive:) create a file where the blob directory must go.
+      for (const dir of ["blobs/", "blobs/sha256/"]) {
+        await new Promise<void>((res, rej) =>
+          pack.entry({ name: dir, type: "directory", mode: 0o755, mtime: new Date(0) }, (e) => (e ? rej(e) : res())),
+        );
+      }
       for (const { img, tags } of entries) {
         const manifest = await this.store.manifest(img);
         const cfg = await this.store.config(img.id);
