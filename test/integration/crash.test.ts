@@ -257,7 +257,7 @@ after(async () => {
     const gone = new Promise((r) => d.once("exit", r));
     process.kill(d.pid ?? 0, "SIGTERM");
     const t = Date.now();
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 10000))]);
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 10000).unref())]);
     if (process.env.BERTH_CRASH_DEBUG) process.stderr.write(`SIGTERM took ${Date.now() - t}ms\n`);
     if (d.exitCode === null && d.pid) process.kill(d.pid, "SIGKILL");
   }

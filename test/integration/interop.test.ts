@@ -99,7 +99,7 @@ after(async () => {
   if (d?.pid && d.exitCode === null) {
     const gone = new Promise((r) => d.once("exit", r));
     process.kill(d.pid, "SIGTERM");
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 10000))]);
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 10000).unref())]);
     if (d.exitCode === null) process.kill(d.pid, "SIGKILL");
   }
   if (logFd >= 0) closeSync(logFd);
