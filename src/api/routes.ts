@@ -1,5 +1,6 @@
 import type { Daemon } from "../daemon/mod.ts";
 import { Router } from "./http.ts";
+import { archiveRoutes } from "./routes_archive.ts";
 import { berthRoutes } from "./routes_berth.ts";
 import { containerRoutes } from "./routes_containers.ts";
 import { imageRoutes } from "./routes_images.ts";
@@ -12,6 +13,7 @@ export function buildRouter(d: Daemon): Router {
   systemRoutes(r, d, { counts: () => d.containerCounts() });
   imageRoutes(r, d);
   containerRoutes(r, d, d.containers);
+  archiveRoutes(r, d);
   volumeRoutes(r, d);
   berthRoutes(r, d);
   return r;

@@ -3,3 +3,4 @@ export * from "./names.ts";
 export * from "./service.ts";
 export * from "./health.ts";
 export * from "./mounts.ts";
+export * from "./archive.ts";
