@@ -5,7 +5,45 @@
  */
 import type { Cli } from "./cli.ts";
 import { StatusError, describeError } from "./cli.ts";
-import { compile, type Template } from "./format/mod.ts";
+import { compile, markStruct, type Template } from "./format/mod.ts";
+
+/** Fields that are Go maps in the API types; every other JSON object is a Go struct. */
+const MAP_FIELDS = new Set([
+  "Labels",
+  "ExposedPorts",
+  "Volumes",
+  "PortBindings",
+  "Ports",
+  "Networks",
+  "Tmpfs",
+  "Sysctls",
+  "StorageOpt",
+  "Annotations",
+  "DriverOpts",
+  "Options",
+  "Containers",
+  "Status",
+  "Data",
+  "AuxiliaryAddresses",
+  "IndexConfigs",
+  "Runtimes",
+  "Details",
+]);
+
+/**
+ * Gives parsed inspect JSON the shape docker's templates see: the typed Go structs of the API
+ * (field order as sent, `{{.Config}}` printed `{…}`, unknown fields an error) with Go maps where
+ * the API has maps (`range` over `.NetworkSettings.Networks`, `.Config.Labels.key`).
+ */
+export function goTyped(value: unknown, key?: string, inMap = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => goTyped(v));
+  if (value === null || typeof value !== "object") return value;
+  const o = value as Record<string, unknown>;
+  const isMap = key !== undefined && MAP_FIELDS.has(key) && !inMap;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) out[k] = isMap ? goTyped(v, undefined, true) : goTyped(v, k);
+  return isMap ? out : markStruct(out, "struct");
+}
 
 /** Go's json.Indent with prefix "" over JSON text (empty `{}`/`[]` stay compact). */
 export function indentJson(text: string, indent = "    "): string {
@@ -122,9 +160,14 @@ export async function inspectAndPrint(
     }
     if (tmpl) {
       try {
-        text += `${tmpl.execute(obj.value)}\n`;
-      } catch (e) {
-        errors.push(describeError(e));
+        text += `${tmpl.execute(goTyped(obj.value))}\n`;
+      } catch {
+        // As docker: when the typed view fails, retry on the raw JSON with missingkey=error.
+        try {
+          text += `${tmpl.execute(obj.value, { missingKey: "error" })}\n`;
+        } catch (e) {
+          errors.push(describeError(e));
+        }
       }
     } else raws.push(obj.raw.trim());
   }
