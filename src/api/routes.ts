@@ -2,8 +2,10 @@ import type { Daemon } from "../daemon/mod.ts";
 import { Router } from "./http.ts";
 import { archiveRoutes } from "./routes_archive.ts";
 import { berthRoutes } from "./routes_berth.ts";
+import { buildRoutes } from "./routes_build.ts";
 import { containerRoutes } from "./routes_containers.ts";
 import { imageRoutes } from "./routes_images.ts";
+import { networkRoutes } from "./routes_networks.ts";
 import { systemRoutes } from "./routes_system.ts";
 import { volumeRoutes } from "./routes_volumes.ts";
 
@@ -15,6 +17,8 @@ export function buildRouter(d: Daemon): Router {
   containerRoutes(r, d, d.containers);
   archiveRoutes(r, d);
   volumeRoutes(r, d);
+  networkRoutes(r, d);
   berthRoutes(r, d);
+  buildRoutes(r, d);
   return r;
 }

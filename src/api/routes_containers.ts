@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import { conflict, invalidArgument, messageOf, notFound, randomId } from "../base/mod.ts";
 import { type ContainerRecord, type ContainerService, type CreateBody, type MountPoint, mountsForInspect } from "../container/mod.ts";
 import type { Daemon } from "../daemon/mod.ts";
+import { portsSummary } from "../network/mod.ts";
 import { parseTimeFilter } from "../daemon/mod.ts";
 import { buildExecProcess, type ExecSession, type ProcessSpec, resolveUser, type StdStream } from "../runtime/mod.ts";
 import { type Ctx, qBool, qFilters, qInt, type Router, readJson, sendJson, versionLess } from "./http.ts";
@@ -52,7 +53,7 @@ function summary(c: ContainerRecord): Record<string, unknown> {
     ImageID: c.Image,
     Command: [c.Path, ...c.Args].join(" ") || cmd,
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: c.State.Running ? portsSummary(c.NetworkSettings.Ports as Parameters<typeof portsSummary>[0]) : [],
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: statusString(c),

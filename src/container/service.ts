@@ -9,6 +9,7 @@ import {
   failedPrecondition,
   type Host,
   invalidArgument,
+  isNotFound,
   type Logger,
   messageOf,
   notFound,
@@ -32,6 +33,7 @@ import {
 } from "../runtime/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
 import { type ContainerRecord, type ContainerStore, type CreateBody, type HostConfig, ZERO_TIME } from "./model.ts";
+import type { ContainerNetSpec, NetworkService } from "../network/mod.ts";
 import type { VolumeService } from "../volume/mod.ts";
 import { HealthMonitor } from "./health.ts";
 import { type MountPoint, planMounts, prepareMounts, releaseMounts } from "./mounts.ts";
@@ -97,6 +99,7 @@ export class ContainerService {
   #locks = new Map<string, Promise<void>>();
   #health: HealthMonitor;
   #volumes: VolumeService;
+  #net: NetworkService;
 
   constructor(deps: {
     store: ContainerStore;
@@ -108,8 +111,24 @@ export class ContainerService {
     log: Logger;
     root: string;
     volumes: VolumeService;
+    network: NetworkService;
   }) {
     this.#volumes = deps.volumes;
+    this.#net = deps.network;
+    this.networkExists = (n) => this.#net.exists(n);
+    this.#net.containers = {
+      resolve: (ref) => {
+        const c = this.store.resolve(ref);
+        return c ? { ...netSpec(c), running: c.State.Running } : undefined;
+      },
+    };
+    this.#net.onChange = (id, settings, hosts) => {
+      const c = this.store.get(id);
+      if (!c) return;
+      c.NetworkSettings = settings as unknown as Record<string, unknown>;
+      this.store.save(c);
+      void this.#writeHosts(c, hosts).catch(() => {});
+    };
     deps.volumes.users = (name) =>
       this.store
         .list()
@@ -159,7 +178,9 @@ export class ContainerService {
     if (!body || typeof body !== "object") throw invalidArgument("config cannot be empty in order to create a container");
     const imageRef = body.Image;
     if (!imageRef) throw invalidArgument("Config cannot be empty in order to create a container");
-    const hc: HostConfig = body.HostConfig ?? {};
+    const hc: HostConfig = { ...(body.HostConfig ?? {}) };
+    // "default" is what the docker CLI sends without --network: the bridge, as dockerd stores it.
+    if (!hc.NetworkMode || hc.NetworkMode === "default") hc.NetworkMode = "bridge";
     validateHostConfig(hc, (n) => this.networkExists(n));
     const finalName = name ? `/${checkName(name)}` : `/${randomName((n) => this.store.byName(n) !== undefined)}`;
     if (name && this.store.byName(finalName)) {
@@ -231,14 +252,25 @@ export class ContainerService {
       Mounts: [],
       berth: { snapshotKey: id, ...(img.topChainId ? { topChainId: img.topChainId } : {}) },
     };
+    if (body.NetworkingConfig?.EndpointsConfig) rec.berth.endpointsConfig = body.NetworkingConfig.EndpointsConfig;
+    if (body.MacAddress) rec.berth.macAddress = body.MacAddress;
+    try {
+      this.#net.validate(netSpec(rec));
+    } catch (e) {
+      // 400, not 404: a 404 from create makes the docker CLI pull the image and try again.
+      if (isNotFound(e)) throw invalidArgument(messageOf(e));
+      throw e;
+    }
     rec.Mounts = await planMounts(rec.HostConfig, cfg.Volumes, this.#volumes, (r) => this.store.mustResolve(r));
     await mkdir(dir, { recursive: true, mode: 0o710 });
     try {
       await this.#snap.prepare(id, img.topChainId, { "berth.container": id });
+      rec.NetworkSettings = this.#net.register(netSpec(rec)) as unknown as Record<string, unknown>;
       await this.#writeEtc(rec);
       this.store.insert(rec);
     } catch (e) {
       await this.#snap.remove(id).catch(() => {});
+      await this.#net.unregister(id).catch(() => {});
       await rm(dir, { recursive: true, force: true });
       for (const m of rec.Mounts as MountPoint[]) if (m.anonymous && m.Name) await this.#volumes.remove(m.Name, true).catch(() => {});
       throw e;
@@ -257,18 +289,8 @@ export class ContainerService {
       if (ip === "host-gateway") ip = "127.0.0.1";
       return `${ip}\t${host}`;
     });
-    const ip = (c.NetworkSettings.IPAddress as string | undefined) || "";
-    const hosts = [
-      "127.0.0.1\tlocalhost",
-      "::1\tlocalhost ip6-localhost ip6-loopback",
-      "fe00::0\tip6-localnet",
-      "ff00::0\tip6-mcastprefix",
-      "ff02::1\tip6-allnodes",
-      "ff02::2\tip6-allrouters",
-      ...extra,
-      ...(ip ? [`${ip}\t${hostname}`] : c.HostConfig.NetworkMode === "host" ? [] : [`127.0.1.1\t${hostname}`]),
-    ];
-    await writeFile(c.HostsPath, `${hosts.join("\n")}\n`);
+    void extra;
+    await this.#writeHosts(c, []);
     let resolv = "";
     const dns = c.HostConfig.Dns ?? [];
     if (dns.length || (c.HostConfig.DnsSearch ?? []).length || (c.HostConfig.DnsOptions ?? []).length) {
@@ -289,6 +311,29 @@ export class ContainerService {
   async withLock<T>(ref: string, fn: (c: ContainerRecord) => Promise<T>): Promise<T> {
     const c0 = this.store.mustResolve(ref);
     return await this.#locked(c0.Id, async () => await fn(this.store.mustResolve(c0.Id)));
+  }
+
+  /** /etc/hosts: the localhost block, the container's own addresses and links, then `--add-host`. */
+  async #writeHosts(c: ContainerRecord, own: string[]): Promise<void> {
+    const gw = (c.NetworkSettings.Gateway as string | undefined) || "";
+    const extra = (c.HostConfig.ExtraHosts ?? []).map((h) => {
+      const i = h.indexOf(":");
+      let ip = h.slice(i + 1);
+      if (ip === "host-gateway") ip = gw || "127.0.0.1";
+      return `${ip}\t${h.slice(0, i)}`;
+    });
+    const hostname = c.Config.Hostname ?? c.Id.slice(0, 12);
+    const lines = [
+      "127.0.0.1\tlocalhost",
+      "::1\tlocalhost ip6-localhost ip6-loopback",
+      "fe00::0\tip6-localnet",
+      "ff00::0\tip6-mcastprefix",
+      "ff02::1\tip6-allnodes",
+      "ff02::2\tip6-allrouters",
+      ...extra,
+      ...(own.length ? own : c.HostConfig.NetworkMode === "host" ? [] : [`127.0.1.1\t${hostname}`]),
+    ];
+    await writeFile(c.HostsPath, `${lines.join("\n")}\n`);
   }
 
   /** Mount of the container's root filesystem. */
@@ -332,6 +377,7 @@ export class ContainerService {
     await this.#rt.delete(c.Id, { force: true }).catch(() => {});
     await this.#host.unmount(this.rootfs(c)).catch(() => {});
     await releaseMounts(c.Mounts as MountPoint[], this.#volumes);
+    await this.#net.detach(c.Id).catch((e2: unknown) => this.#log.warn("network detach", { error: messageOf(e2) }));
     this.#endAttachments(c.Id);
     this.#notifyExit(c.Id, code);
     if (c.HostConfig.AutoRemove) {
@@ -367,7 +413,13 @@ export class ContainerService {
       }
       return "private";
     };
-    const network = nsOf(netMode, "net");
+    void netMode;
+    const att = await this.#net.attach(netSpec(c));
+    c.NetworkSettings = att.networkSettings as unknown as Record<string, unknown>;
+    this.store.save(c);
+    await this.#writeHosts(c, att.hosts);
+    if (att.resolvConf) await writeFile(c.ResolvConfPath, att.resolvConf);
+    const network = att.netns;
     let seccomp: string | undefined;
     let noNewPrivileges = false;
     let unmaskPaths = false;
@@ -475,6 +527,7 @@ export class ContainerService {
     this.store.save(c);
     await this.#host.unmount(this.rootfs(c)).catch(() => {});
     await releaseMounts(c.Mounts as MountPoint[], this.#volumes);
+    await this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) }));
     if (exit.oomKilled) this.#publish("oom", c);
     this.#publish("die", c, { exitCode: String(exit.exitCode) });
     // Give attached clients the last output before closing their streams.
@@ -646,6 +699,7 @@ export class ContainerService {
       await this.#rt.delete(c.Id, { force: true }).catch((e: unknown) => this.#log.debug("runtime delete", { error: messageOf(e) }));
       await this.#host.unmount(this.rootfs(c)).catch(() => {});
       this.store.delete(c.Id);
+      await this.#net.unregister(c.Id).catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) }));
       await this.#snap.remove(c.berth.snapshotKey).catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }));
       await rm(this.dir(c.Id), { recursive: true, force: true }).catch(() => {});
       if (options.volumes || c.HostConfig.AutoRemove) {
@@ -693,6 +747,7 @@ export class ContainerService {
     const old = c.Name;
     c.Name = n;
     this.store.save(c);
+    this.#net.rename(c.Id, n);
     this.#publish("rename", c, { oldName: old });
   }
 
@@ -906,6 +961,35 @@ export class ContainerService {
   failIfRunning(c: ContainerRecord): void {
     if (c.State.Running) throw failedPrecondition(`Container ${c.Id} is running`);
   }
+}
+
+/** What the network service needs of a container. */
+function netSpec(c: ContainerRecord): ContainerNetSpec {
+  const spec: ContainerNetSpec = {
+    id: c.Id,
+    name: c.Name,
+    hostname: c.Config.Hostname ?? c.Id.slice(0, 12),
+    domainname: c.Config.Domainname ?? "",
+    networkMode: c.HostConfig.NetworkMode ?? "bridge",
+    portBindings: (c.HostConfig.PortBindings ?? null) as ContainerNetSpec["portBindings"],
+    publishAllPorts: c.HostConfig.PublishAllPorts === true,
+    exposedPorts: c.Config.ExposedPorts ?? null,
+    links: c.HostConfig.Links ?? null,
+    dns: c.HostConfig.Dns ?? null,
+    dnsSearch: c.HostConfig.DnsSearch ?? null,
+    dnsOptions: c.HostConfig.DnsOptions ?? null,
+  };
+  if (c.berth.endpointsConfig) {
+    // The docker CLI names the network mode's endpoint "default" when no --network is given.
+    const eps = { ...(c.berth.endpointsConfig as Record<string, unknown>) };
+    if ("default" in eps) {
+      eps.bridge = eps.default;
+      delete eps.default;
+    }
+    spec.endpointsConfig = eps as ContainerNetSpec["endpointsConfig"];
+  }
+  if (typeof c.berth.macAddress === "string") spec.macAddress = c.berth.macAddress;
+  return spec;
 }
 
 /** `--log-opt max-size=10m` → conmon's log size cap (it truncates; `max-file` is not supported). */

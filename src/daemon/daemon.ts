@@ -11,9 +11,11 @@ import { ImageService } from "./images.ts";
 import { RegistryClient } from "../registry/mod.ts";
 import { ContainerService, ContainerStore } from "../container/mod.ts";
 import { VolumeService } from "../volume/mod.ts";
+import { NetworkService } from "../network/mod.ts";
 import { ContainerRuntime, defaultOciRuntime } from "../runtime/mod.ts";
 import { chainIds } from "../snapshot/mod.ts";
 import type { Digest } from "../base/mod.ts";
+import { Builder } from "../build/mod.ts";
 
 /**
  * The composition root: opens the data root, wires the stores and services, restores state
@@ -30,7 +32,9 @@ export class Daemon {
   readonly images: ImageService;
   readonly registry: RegistryClient;
   readonly containers: ContainerService;
+  readonly builder: Builder;
   readonly volumes: VolumeService;
+  readonly networks: NetworkService;
   readonly startedAt = Date.now();
 
   private constructor(config: DaemonConfig, log: Logger, host: Host, db: Db) {
@@ -66,6 +70,19 @@ export class Daemon {
     });
     const cstore = new ContainerStore(db);
     this.volumes = new VolumeService(join(root, "volumes"), db, host, log);
+    this.networks = new NetworkService({
+      host,
+      db,
+      dataRoot: root,
+      execRoot: config.execRoot,
+      log,
+      publish: (action, id, attributes) => this.events.publish("network", action, id, attributes),
+      config: {
+        ...(config.bip ? { bip: config.bip } : {}),
+        ...(config.defaultAddressPools.length ? { defaultAddressPools: config.defaultAddressPools } : {}),
+        ...(config.dns.length ? { dns: config.dns } : {}),
+      },
+    });
     this.containers = new ContainerService({
       store: cstore,
       runtime,
@@ -74,6 +91,7 @@ export class Daemon {
       log,
       root: join(root, "containers"),
       volumes: this.volumes,
+      network: this.networks,
       publish: (action, c, extra) => {
         const labels = c.Config.Labels ?? {};
         this.events.publish("container", action, c.Id, { ...labels, image: c.ImageName, name: c.Name.slice(1), ...(extra ?? {}) });
@@ -88,6 +106,9 @@ export class Daemon {
       },
     });
     this.images.users = (id) => this.containers.imageUsers(id);
+    const buildRoot = { root: join(root, "build"), cacheMountRoot: join(root, "build-cache"), runRoot: join(config.execRoot, "build") };
+    this.builder = new Builder({ db, host, log, content: this.content, snapshots: this.snapshots, images: this.images, runtime, ...buildRoot });
+    this.startHooks.push(() => this.builder.init());
     this.containerSnapshots = () =>
       new Set(cstore.list().flatMap((c) => [c.berth.snapshotKey, ...(c.berth.topChainId ? [c.berth.topChainId] : [])]));
     this.containerCounts = () => {
@@ -98,7 +119,12 @@ export class Daemon {
         stopped: all.filter((c) => !c.State.Running).length,
       };
     };
-    this.startHooks.push(() => this.containers.restore());
+    this.startHooks.push(async () => {
+      await this.networks.init();
+      await this.containers.restore();
+      await this.networks.reconcile((id) => cstore.get(id)?.State.Running === true);
+    });
+    this.stopHooks.push(() => this.networks.shutdown());
   }
 
   /**
