@@ -269,7 +269,7 @@ after(async () => {
   rmSync(exec, { recursive: true, force: true });
 });
 
-test("SIGKILL at random moments of pull and push leaves a store that verifies and recovers", { skip, timeout: 240000 }, async () => {
+test("SIGKILL at random moments of pull and push leaves a store that verifies and recovers", { skip, timeout: 300000 }, async () => {
   let seed = Number(process.env.BERTH_CRASH_SEED ?? Date.now() % 100000);
   const rand = () => {
     // Deterministic per seed (printed on failure) so that a failing run can be replayed.
@@ -333,19 +333,15 @@ test("SIGKILL at random moments of pull and push leaves a store that verifies an
       if (s.method === "GET" && had && !s.range?.startsWith("bytes=0-")) stats.resumed++;
     }
 
-    // Offline, before any recovery: nothing corrupt, nothing named that is absent. Every fifth
-    // round the offline check repairs too (and collects garbage) instead of the daemon's recovery.
-    const off = offlineCheck(round % 5 === 0);
-    lap("offline check");
-    assert.deepEqual(errors(off), [], `${ctx}: offline check after SIGKILL`);
-    if (round % 5 === 0) {
-      const again = offlineCheck();
-      assert.equal(again.ok, true, `${ctx}: offline check after an offline repair`);
-      assert.deepEqual(
-        again.problems.filter((p) => !["blob-unreferenced", "snapshot-unreferenced"].includes(p.kind)),
-        [],
-        `${ctx}: an offline repair leaves no leftovers`,
-      );
+    // Offline, before any recovery (every other round, to keep the test short): nothing corrupt,
+    // nothing named that is absent. Every tenth round the offline check also repairs (and collects
+    // garbage) instead of the daemon's recovery, and a second check finds nothing left.
+    const repairOffline = round % 10 === 0;
+    if (round % 2 === 1 || repairOffline) {
+      const off = offlineCheck(repairOffline);
+      lap("offline check");
+      assert.deepEqual(errors(off), [], `${ctx}: offline check after SIGKILL`);
+      if (repairOffline) assert.deepEqual(offlineCheck().problems, [], `${ctx}: an offline repair leaves nothing to report`);
     }
     const storeNow = blobs();
 
