@@ -37,6 +37,7 @@ import {
   readSync,
   rmdirSync,
   type Stats,
+  statfsSync,
   statSync,
   symlinkSync,
   unlinkSync,
@@ -139,6 +140,37 @@ function openDirAt(fd: number, name: string): number | undefined {
   }
 }
 
+/**
+ * Kernel file systems a running container has mounted (statfs magic numbers): `cp` neither
+ * reads nor writes them (reading `/proc/kcore` or `/sys` attributes as root is no copy), as
+ * Docker, whose copies see these mount points as empty directories.
+ */
+const SPECIAL_FS = new Set([
+  0x9fa0, // proc
+  0x62656572, // sysfs
+  0x27e0eb, // cgroup
+  0x63677270, // cgroup2
+  0x1cd1, // devpts
+  0x19800202, // mqueue
+  0x64626720, // debugfs
+  0x74726163, // tracefs
+  0x73636673, // securityfs
+  0xcafe4a11, // bpf
+  0x65735546, // fusectl
+  0x62656570, // configfs
+  0x6165676c, // pstore
+  0xde5e81e4, // efivarfs
+  0x42494e4d, // binfmt_misc
+]);
+
+function isSpecialFs(fd: number): boolean {
+  try {
+    return SPECIAL_FS.has(statfsSync(at(fd)).type);
+  } catch {
+    return true;
+  }
+}
+
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
@@ -236,6 +268,10 @@ function locate(root: number, path: string, options: LocateOptions): Location {
         pending.push(c);
         continue;
       }
+      if (isSpecialFs(fd)) {
+        closeQuietly(fd);
+        throw invalidArgument(`"${pathOf(c)}": copying from or into kernel file systems (/proc, /sys) is not supported`);
+      }
       stack.push({ fd, name: c });
     }
     // The path ends at a directory reached by walking (the root, or a trailing "..").
@@ -251,6 +287,10 @@ function openLocatedDir(loc: Location): number {
   if (!loc.name) return loc.dir;
   const fd = openDirAt(loc.dir, loc.name);
   if (fd === undefined) throw conflict(`"${loc.path}" changed in the container while being copied`);
+  if (isSpecialFs(fd)) {
+    closeQuietly(fd);
+    throw invalidArgument(`"${loc.path}": copying from or into kernel file systems (/proc, /sys) is not supported`);
+  }
   return fd;
 }
 
@@ -469,7 +509,9 @@ async function* tarTree(dirFd: number, walk: TarWalk): AsyncGenerator<Buffer> {
         push(encodeHeader(spec));
         if (opaqueOf(rel))
           push(encodeHeader({ name: `${entryName}/.wh..wh..opq`, type: "file", mode: 0, uid: 0, gid: 0, size: 0, mtime: spec.mtime }));
-        enter(fd, rel);
+        if (isSpecialFs(fd))
+          closeQuietly(fd); // a mount point of /proc or /sys: an empty directory here
+        else enter(fd, rel);
       } else if (type === "file") {
         let fd: number;
         try {
@@ -990,7 +1032,7 @@ export class ContainerArchive {
    * the check and the host-side mount is used), else the snapshot mounted at its rootfs
    * directory until `release`.
    */
-  async #openRoot(c: ContainerRecord): Promise<OpenRoot> {
+  async #openRoot(c: ContainerRecord, view: "container" | "layers"): Promise<OpenRoot> {
     const rootfs = this.#containers.rootfs(c);
     if (c.State.Running) {
       let mounted: Stats | undefined;
@@ -999,7 +1041,7 @@ export class ContainerArchive {
       } catch {
         mounted = undefined;
       }
-      if (mounted && c.State.Pid > 0) {
+      if (mounted && c.State.Pid > 0 && view === "container") {
         try {
           const fd = openSync(`/proc/${c.State.Pid}/root`, fsc.O_RDONLY | fsc.O_DIRECTORY);
           const st = fstatSync(fd);
@@ -1039,7 +1081,7 @@ export class ContainerArchive {
   /** Runs `fn` on the container's open root, under its lock. */
   async #withRoot<T>(ref: string, fn: (root: number, c: ContainerRecord) => Promise<T> | T): Promise<T> {
     return await this.#containers.withLock(ref, async (c) => {
-      const root = await this.#openRoot(c);
+      const root = await this.#openRoot(c, "container");
       try {
         return await fn(root.fd, c);
       } finally {
@@ -1054,13 +1096,14 @@ export class ContainerArchive {
    * stream (the stat for the response headers).
    */
   async #streamFromRoot<T>(
+    view: "container" | "layers",
     ref: string,
     fn: (root: number, c: ContainerRecord) => { value: T; body: AsyncIterable<Buffer> | Iterable<Buffer> },
   ): Promise<{ value: T; stream: Readable }> {
     return await new Promise((resolve, reject) => {
       this.#containers
         .withLock(ref, async (c) => {
-          const root = await this.#openRoot(c);
+          const root = await this.#openRoot(c, view);
           try {
             const { value, body } = fn(root.fd, c);
             const stream = Readable.from(body, { objectMode: false });
@@ -1112,7 +1155,7 @@ export class ContainerArchive {
    */
   async archive(ref: string, path: string, options: { signal?: AbortSignal } = {}): Promise<{ stat: PathStat; stream: Readable }> {
     const log = this.#log;
-    const r = await this.#streamFromRoot(ref, (root) => {
+    const r = await this.#streamFromRoot("container", ref, (root) => {
       const abs = containerPath(path);
       const loc = locateForCopy(root, path, ref);
       let stat: PathStat;
@@ -1203,7 +1246,8 @@ export class ContainerArchive {
   /** `GET /containers/{id}/export`: the container's merged file system as a tar. */
   async export(ref: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const log = this.#log;
-    const r = await this.#streamFromRoot(ref, (root) => ({
+    // Docker exports the container's layers only: no volumes, no /proc or /sys of a running one.
+    const r = await this.#streamFromRoot("layers", ref, (root) => ({
       value: undefined,
       body: tarTree(root, { rootName: undefined, prefix: "", signal: options.signal, log }),
     }));

@@ -225,6 +225,21 @@ for (const client of clients()) {
       assert.notEqual(bad.code, 0);
     });
 
+    test("a running container: cp sees its volumes but not /proc; export has its layers only", async () => {
+      const c = n("running");
+      ok(client, ["run", "-d", "--name", c, "-v", "/vol", "busybox", "sh", "-c", "echo v > /vol/f; echo l > /layerfile; sleep 1000"]);
+      const cat = (p: string) =>
+        spawnSync("sh", ["-c", `${client} cp ${c}:${p} - | tar xOf -`], { env: { ...process.env, DOCKER_HOST: `unix://${SOCKET}` } });
+      assert.ok(await until(() => cat("/vol/f").stdout.toString() === "v\n"));
+      assert.equal(cat("/layerfile").stdout.toString(), "l\n");
+      assert.notEqual(run(client, ["cp", `${c}:/proc/1/status`, join(tmp, "status")]).code, 0);
+      const out = join(tmp, `${c}.tar`);
+      ok(client, ["export", "-o", out, c]);
+      const list = spawnSync("tar", ["tf", out]).stdout.toString().split("\n");
+      assert.ok(list.includes("layerfile") && list.includes("vol/"), "the layer and the volume's mount point");
+      assert.ok(!list.includes("vol/f") && !list.some((l) => l.startsWith("proc/") && l !== "proc/"), "no volume contents, no /proc");
+    });
+
     test("export: the merged file system, without deleted files; import runs it", () => {
       const c = n("export");
       ok(client, ["run", "--name", c, "busybox", "sh", "-c", "echo data > /newfile; rm /etc/group"]);
