@@ -1125,13 +1125,7 @@ export class ContainerArchive {
     return await this.#containers.withLock(ref, async (c) => {
       const upper = this.#snap.dir(c.berth.snapshotKey);
       const lowers = c.berth.topChainId ? this.#snap.chainDirs(c.berth.topChainId) : [];
-      const opaque = await this.#opaqueDirs(upper);
-      const fd = openSync(upper, O_DIR);
-      try {
-        return overlayChanges(fd, lowers, opaque);
-      } finally {
-        closeSync(fd);
-      }
+      return treeChanges(upper, lowers, await this.#opaqueDirs(upper));
     });
   }
 
@@ -1154,48 +1148,8 @@ export class ContainerArchive {
    * symlink (not followed) one entry named after it; `/` gives `/`, `/bin`, ...
    */
   async archive(ref: string, path: string, options: { signal?: AbortSignal } = {}): Promise<{ stat: PathStat; stream: Readable }> {
-    const log = this.#log;
     const r = await this.#streamFromRoot("container", ref, (root) => {
-      const abs = containerPath(path);
-      const loc = locateForCopy(root, path, ref);
-      let stat: PathStat;
-      let st: Stats;
-      try {
-        st = statOf(loc);
-        stat = pathStat(root, abs, st);
-        if (!st.isDirectory() && followsFinal(abs)) throw invalidArgument(`"${path}": not a directory`);
-      } catch (e) {
-        loc.close();
-        throw e;
-      }
-      const base = goBase(abs);
-      if (!st.isDirectory()) {
-        const body = (function* () {
-          try {
-            yield* tarNode(loc, base, log);
-          } finally {
-            loc.close();
-          }
-        })();
-        return { value: stat, body };
-      }
-      let fd: number;
-      try {
-        fd = openLocatedDir(loc);
-      } catch (e) {
-        loc.close();
-        throw e;
-      }
-      const rootName = base === "/" ? "/" : `${base}/`;
-      const prefix = base === "/" ? "/" : `${base}/`;
-      const body = (async function* () {
-        try {
-          yield* tarTree(fd, { rootName, prefix, signal: options.signal, log });
-        } finally {
-          if (fd !== loc.dir) closeQuietly(fd);
-          loc.close();
-        }
-      })();
+      const { stat, body } = archiveInTree(root, path, { ref, signal: options.signal, log: this.#log });
       return { value: stat, body };
     });
     return { stat: r.value, stream: r.stream };
@@ -1207,39 +1161,13 @@ export class ContainerArchive {
    */
   async extract(ref: string, path: string, body: AsyncIterable<unknown>, options: ExtractOptions = {}): Promise<void> {
     await this.#withRoot(ref, async (root, c) => {
-      const abs = containerPath(path);
-      let loc: Location;
-      try {
-        loc = locate(root, abs, { follow: true });
-      } catch (e) {
-        if (e instanceof BerthError && e.kind === "NotFound") throw notFound(`Could not find the file ${path} in container ${ref}`);
-        throw e;
-      }
-      const dest = loc.path;
-      const isDir = statOf(loc).isDirectory();
-      loc.close();
-      if (!isDir) throw invalidArgument("extraction point is not a directory");
-      checkWritable(c, dest);
-      let owner: { uid: number; gid: number } | undefined;
-      if (options.copyUidGid && c.Config.User) {
-        const u = resolveUserFrom(c.Config.User, [], readSmallFile(root, "/etc/passwd"), readSmallFile(root, "/etc/group"));
-        owner = { uid: u.uid, gid: u.gid };
-      }
-      const x = new TreeExtractor(root, dest, { noOverwrite: options.noOverwriteDirNonDir === true, owner, log: this.#log });
-      const reader = new TarReader(x, { maxEntries: MAX_ENTRIES });
-      try {
-        const opts: { signal?: AbortSignal } = {};
-        if (options.signal) opts.signal = options.signal;
-        for await (const chunk of decompress(body, opts)) {
-          reader.push(chunk);
-          if (options.signal?.aborted) throw canceled("The copy into the container was canceled");
-        }
-        reader.end();
-        x.finish();
-      } catch (e) {
-        x.abort();
-        throw e;
-      }
+      await extractInTree(root, path, body, {
+        ...options,
+        ref,
+        log: this.#log,
+        check: (dest) => checkWritable(c, dest),
+        user: c.Config.User ?? "",
+      });
     });
   }
 
@@ -1330,6 +1258,136 @@ function readSmallFile(root: number, path: string, max = 4 * 1024 * 1024): strin
     return undefined;
   } finally {
     loc.close();
+  }
+}
+
+/** Options of `archiveInTree`. */
+export interface ArchiveOptions {
+  /** The container as the user named it, for Docker's "Could not find the file" wording. */
+  ref?: string;
+  signal?: AbortSignal | undefined;
+  log?: Logger;
+}
+
+/**
+ * A tar of `path` in the tree whose root directory is open as `root`, with Docker's entry
+ * names: a directory `/a/d` gives `d/`, `d/...`; `/a/d/.` gives `./`, `./...` (its contents);
+ * a file or a symlink (not followed) one entry named after it; `/` gives `/`, `/bin`, ...
+ * Returns the stat for `X-Docker-Container-Path-Stat` and the tar, which reads the tree as it
+ * is consumed (and releases what it holds when it ends or is abandoned).
+ */
+export function archiveInTree(root: number, path: string, options: ArchiveOptions = {}): { stat: PathStat; body: AsyncIterable<Buffer> } {
+  const log = options.log ?? nullLogger;
+  const abs = containerPath(path);
+  const loc = locateForCopy(root, path, options.ref ?? "");
+  let stat: PathStat;
+  let st: Stats;
+  try {
+    st = statOf(loc);
+    stat = pathStat(root, abs, st);
+    if (!st.isDirectory() && followsFinal(abs)) throw invalidArgument(`"${path}": not a directory`);
+  } catch (e) {
+    loc.close();
+    throw e;
+  }
+  const base = goBase(abs);
+  if (!st.isDirectory()) {
+    const body = (async function* () {
+      try {
+        yield* tarNode(loc, base, log);
+      } finally {
+        loc.close();
+      }
+    })();
+    return { stat, body };
+  }
+  let fd: number;
+  try {
+    fd = openLocatedDir(loc);
+  } catch (e) {
+    loc.close();
+    throw e;
+  }
+  const name = base === "/" ? "/" : `${base}/`;
+  const body = (async function* () {
+    try {
+      yield* tarTree(fd, { rootName: name, prefix: name, signal: options.signal, log });
+    } finally {
+      if (fd !== loc.dir) closeQuietly(fd);
+      loc.close();
+    }
+  })();
+  return { stat, body };
+}
+
+/** Options of `extractInTree`. */
+export interface TreeExtractOptions extends ExtractOptions {
+  ref?: string;
+  log?: Logger;
+  /** The container's `User`, for `copyUidGid` (looked up in the tree's /etc/passwd and /etc/group). */
+  user?: string;
+  /** Vetoes the resolved destination (read-only root file system, read-only volume). */
+  check?: (dest: string) => void;
+}
+
+/**
+ * Extracts a tar (plain, gzip or zstd) into the directory `path` of the tree open as `root`
+ * (a final symlink of `path` is followed inside the tree). Entries cannot leave the
+ * destination by name, and symlinks on their way resolve inside the tree; what was extracted
+ * before an error stays, as with Docker.
+ */
+export async function extractInTree(
+  root: number,
+  path: string,
+  body: AsyncIterable<unknown>,
+  options: TreeExtractOptions = {},
+): Promise<void> {
+  const log = options.log ?? nullLogger;
+  let loc: Location;
+  try {
+    loc = locate(root, containerPath(path), { follow: true });
+  } catch (e) {
+    if (e instanceof BerthError && e.kind === "NotFound")
+      throw notFound(`Could not find the file ${path} in container ${options.ref ?? ""}`);
+    throw e;
+  }
+  const dest = loc.path;
+  const isDir = statOf(loc).isDirectory();
+  loc.close();
+  if (!isDir) throw invalidArgument("extraction point is not a directory");
+  options.check?.(dest);
+  let owner: { uid: number; gid: number } | undefined;
+  if (options.copyUidGid && options.user) {
+    const u = resolveUserFrom(options.user, [], readSmallFile(root, "/etc/passwd"), readSmallFile(root, "/etc/group"));
+    owner = { uid: u.uid, gid: u.gid };
+  }
+  const x = new TreeExtractor(root, dest, { noOverwrite: options.noOverwriteDirNonDir === true, owner, log });
+  const reader = new TarReader(x, { maxEntries: MAX_ENTRIES });
+  try {
+    const opts: { signal?: AbortSignal } = {};
+    if (options.signal) opts.signal = options.signal;
+    for await (const chunk of decompress(body, opts)) {
+      reader.push(chunk);
+      if (options.signal?.aborted) throw canceled("The copy into the container was canceled");
+    }
+    reader.end();
+    x.finish();
+  } catch (e) {
+    x.abort();
+    throw e;
+  }
+}
+
+/**
+ * `docker diff` of an overlay upper directory over its lowers (topmost first); `opaque` holds
+ * the upper's directories marked `trusted.overlay.opaque=y` (relative paths).
+ */
+export function treeChanges(upper: string, lowers: readonly string[], opaque: Set<string> = new Set()): Change[] {
+  const fd = openSync(upper, O_DIR);
+  try {
+    return overlayChanges(fd, lowers, opaque);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
@@ -390,7 +390,7 @@ export class ContainerService {
   async #startInner(c: ContainerRecord): Promise<void> {
     const dir = this.dir(c.Id);
     const rootfs = this.rootfs(c);
-    await this.#host.unmount(rootfs).catch(() => {});
+    if (isMountPoint(rootfs)) await this.#host.unmount(rootfs).catch(() => {});
     await this.#snap.mount(c.berth.snapshotKey, rootfs);
     const hc = c.HostConfig;
     const mounts: MountInput[] = [
@@ -697,7 +697,7 @@ export class ContainerService {
         await Promise.race([this.#rt.waitExit(c.Id).catch(() => undefined), new Promise((r) => setTimeout(r, 10000))]);
       }
       await this.#rt.delete(c.Id, { force: true }).catch((e: unknown) => this.#log.debug("runtime delete", { error: messageOf(e) }));
-      await this.#host.unmount(this.rootfs(c)).catch(() => {});
+      if (isMountPoint(this.rootfs(c))) await this.#host.unmount(this.rootfs(c)).catch(() => {});
       this.store.delete(c.Id);
       await this.#net.unregister(c.Id).catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) }));
       await this.#snap.remove(c.berth.snapshotKey).catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }));
@@ -960,6 +960,15 @@ export class ContainerService {
 
   failIfRunning(c: ContainerRecord): void {
     if (c.State.Running) throw failedPrecondition(`Container ${c.Id} is running`);
+  }
+}
+
+/** Whether `dir` is a mount point (its device differs from its parent's): saves a umount spawn. */
+function isMountPoint(dir: string): boolean {
+  try {
+    return statSync(dir).dev !== statSync(join(dir, "..")).dev;
+  } catch {
+    return false;
   }
 }
 

@@ -10,6 +10,7 @@
  * conmon.pid, pid (the container's init pid), exit, oom, attach (socket), ctl and winsz (FIFOs),
  * exec/<id>/ (one per exec session).
  */
+import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, readdirSync, readFileSync, watch } from "node:fs";
 import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -409,7 +410,8 @@ export class ContainerRuntime {
     if (options.spec) await writeFileAtomic(join(dir, "config.json"), JSON.stringify(options.spec), 0o600);
     for (const f of ["exit", "oom", "pid", "conmon.pid", "attach", "ctl", "winsz"]) await rm(join(dir, f), { force: true });
     // A previous run of the same id leaves runtime state behind; runc refuses to create over it.
-    await this.#oci(this.#runtime, ["delete", "--force", id], true);
+    // Only then is a delete needed: a first start saves the process spawn.
+    if (existsSync(join(this.#root(this.#runtime), id))) await this.#oci(this.#runtime, ["delete", "--force", id], true);
 
     const rec: ContainerRecord = {
       id,
