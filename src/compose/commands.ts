@@ -368,14 +368,14 @@ const downCommand: ComposeCommand = {
     }
     if (flags.bool("volumes")) {
       const volumeNames = new Set<string>();
-      if (project)
-        for (const v of Object.values(project.volumes))
-          if (!v.external) volumeNames.add(v.name);
-          else {
-            const list = await ctx.client.volumeList({ filters: { label: { [`${PROJECT_LABEL}=${name}`]: true } } });
-            for (const v of list.Volumes ?? [])
-              if (v.Labels?.[PROJECT_LABEL] === name && v.Labels?.[VOLUME_LABEL] !== undefined) volumeNames.add(v.Name);
-          }
+      if (project) {
+        for (const v of Object.values(project.volumes)) if (!v.external) volumeNames.add(v.name);
+      } else {
+        const list = await ctx.client.volumeList({ filters: { label: { [`${PROJECT_LABEL}=${name}`]: true } } });
+        for (const v of list.Volumes ?? []) {
+          if (v.Labels?.[PROJECT_LABEL] === name && v.Labels?.[VOLUME_LABEL] !== undefined) volumeNames.add(v.Name);
+        }
+      }
       for (const v of [...volumeNames].sort()) {
         try {
           const info = await ctx.client.volumeInspect(v);
