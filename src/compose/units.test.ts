@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the tests are about Compose's ${VAR} syntax in plain strings.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseEnvFile } from "./envfile.ts";
