@@ -5,7 +5,8 @@ import type { DiskUsage, EventMessage, ImageSummary, SystemInfo, VersionInfo } f
 import { CLIENT_API_VERSION, ConnectError } from "../client/mod.ts";
 import { describeError, StatusError } from "./cli.ts";
 import type { Command } from "./command.ts";
-import { compile, formatTable, TabWriter, type Template } from "./format/mod.ts";
+import { compile, formatTable, markStruct, TabWriter, type Template } from "./format/mod.ts";
+import { goTyped } from "./inspect.ts";
 import { INSPECT_FORMAT_HELP, filterFlag, formatFlag, parseFilters } from "./opts.ts";
 import { apiTimestamp, bytesSize, humanDuration, humanSize, rfc3339NanoFixed } from "./units.ts";
 
@@ -135,7 +136,7 @@ export const versionCommand: Command = {
     const jsonData = { Client: client, Server: server };
     let text: string;
     try {
-      text = format === "{{json .}}" ? tmpl.execute(jsonData) : tmpl.execute(data);
+      text = format === "{{json .}}" ? tmpl.execute(goTyped(jsonData)) : tmpl.execute(goTyped(data));
     } catch (e) {
       throw new StatusError(1, (e as Error).message);
     }
@@ -304,7 +305,7 @@ export const infoCommand: Command = {
     const tmpl = format === "json" ? "{{json .}}" : format;
     let text: string;
     try {
-      text = compile(tmpl).execute(data);
+      text = compile(tmpl).execute(goTyped(data));
     } catch (e) {
       throw new StatusError(64, (e as Error).message);
     }
@@ -482,6 +483,43 @@ function humanDurationSince(unixSeconds: number): string {
   return humanDuration(Date.now() - unixSeconds * 1000);
 }
 
+/**
+ * An event as docker's templates see it: Go field names (`.Status`, `.ID`, `.Actor.Attributes`),
+ * and JSON in the struct's order with its json names (`{{json .}}`).
+ */
+export function goEvent(e: EventMessage): object {
+  const actor = markStruct({ ID: e.Actor?.ID ?? "", Attributes: e.Actor?.Attributes ?? null }, "events.Actor");
+  const o = markStruct(
+    {
+      Status: e.status ?? "",
+      ID: e.id ?? "",
+      From: e.from ?? "",
+      Type: e.Type,
+      Action: e.Action,
+      Actor: actor,
+      Scope: e.scope ?? "",
+      Time: e.time,
+      TimeNano: e.timeNano,
+    },
+    "events.Message",
+  );
+  const json: Record<string, unknown> = {};
+  if (e.status) json.status = e.status;
+  if (e.id) json.id = e.id;
+  if (e.from) json.from = e.from;
+  Object.assign(json, {
+    Type: e.Type,
+    Action: e.Action,
+    Actor: markStruct({ ID: actor.ID, Attributes: actor.Attributes }),
+    scope: e.scope ?? "",
+    time: e.time,
+    timeNano: e.timeNano,
+  });
+  // Struct order, not sorted map keys.
+  Object.defineProperty(o, "toJSON", { value: () => markStruct(json), enumerable: false });
+  return o;
+}
+
 /** The line docker prints for an event without --format. */
 export function formatEvent(e: EventMessage): string {
   const nanos = e.timeNano ? BigInt(e.timeNano) : BigInt(e.time ?? 0) * 1_000_000_000n;
@@ -521,7 +559,7 @@ export const eventsCommand: Command = {
     if (flags.string("until")) o.until = apiTimestamp(flags.string("until"));
     const events = await cli.client.events(o);
     for await (const e of events) {
-      await cli.println(tmpl ? tmpl.execute(e) : formatEvent(e));
+      await cli.println(tmpl ? tmpl.execute(goEvent(e)) : formatEvent(e));
     }
     return 0;
   },

@@ -36,7 +36,8 @@ describe("go-units formatting", () => {
   });
   test("--since/--until values", () => {
     assert.equal(apiTimestamp("1700000000"), "1700000000");
-    assert.equal(apiTimestamp("10m", 1_700_000_600_000), "1700000000");
+    assert.equal(apiTimestamp("10m", 1_700_000_600_000), "1700000000.000000000");
+    assert.equal(apiTimestamp("1.5s", 1_700_000_000_000), "1699999998.500000000");
     assert.equal(apiTimestamp("2024-01-02T03:04:05Z"), "1704164645.000000000");
   });
 });

@@ -130,8 +130,11 @@ export function apiTimestamp(value: string, now = Date.now()): string {
   if (/^\d+(\.\d+)?$/.test(value)) return value;
   const d = parseRelative(value);
   if (d !== undefined) {
-    const t = (now - d) / 1000;
-    return t.toFixed(9).replace(/\.?0+$/, "");
+    // Integer arithmetic: seconds and nanoseconds, as docker's GetTimestamp prints them.
+    const ns = BigInt(now) * 1_000_000n - BigInt(Math.round(d * 1e6));
+    const sec = ns / 1_000_000_000n;
+    const frac = (ns % 1_000_000_000n).toString().padStart(9, "0");
+    return `${sec}.${frac}`;
   }
   // RFC 3339 and the date-only forms docker accepts; no zone means local time.
   const hasZone = /(Z|[+-]\d\d:?\d\d)$/i.test(value);

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import { invalidArgument } from "../base/mod.ts";
 import { familiarName, parseReference, referenceString } from "../oci/mod.ts";
-import { decodeJsonStream } from "./streams.ts";
+import { decodeJsonStream, exactTimeNano } from "./streams.ts";
 import {
   DEFAULT_HOST,
   type Endpoint,
@@ -260,7 +260,7 @@ export class EngineClient {
     };
     if (options.signal) o.signal = options.signal;
     const res = await this.#stream(o);
-    return decodeJsonStream<EventMessage>(res.body);
+    return decodeJsonStream<EventMessage>(res.body, exactTimeNano);
   }
 
   /** POST /auth: validates credentials with the registry; may return an identity token. */

@@ -8,7 +8,7 @@ const MAX_MESSAGE = 64 * 1024 * 1024;
  * Decodes a stream of concatenated JSON values (the Engine API's progress, events and stats
  * streams: usually one object per line, but any whitespace or none may separate them).
  */
-export async function* decodeJsonStream<T = unknown>(stream: AsyncIterable<Buffer | string>): AsyncGenerator<T> {
+export async function* decodeJsonStream<T = unknown>(stream: AsyncIterable<Buffer | string>, reviver?: JsonReviver): AsyncGenerator<T> {
   let buf = "";
   let start = -1;
   let depth = 0;
@@ -40,7 +40,7 @@ export async function* decodeJsonStream<T = unknown>(stream: AsyncIterable<Buffe
         if (depth === 0) {
           const text = buf.slice(start, i + 1);
           start = -1;
-          yield parse<T>(text);
+          yield parse<T>(text, reviver);
           buf = buf.slice(i + 1);
           i = -1;
         }
@@ -55,12 +55,19 @@ export async function* decodeJsonStream<T = unknown>(stream: AsyncIterable<Buffe
     }
   }
   const rest = buf.slice(Math.max(start, 0)).trim();
-  if (rest !== "") yield parse<T>(rest);
+  if (rest !== "") yield parse<T>(rest, reviver);
 }
 
-function parse<T>(text: string): T {
+/** A JSON.parse reviver that also sees the number's source text (to keep int64 values exact). */
+export type JsonReviver = (key: string, value: unknown, context: { source?: string }) => unknown;
+
+/** Keeps `timeNano` (int64 nanoseconds, beyond float precision) exact as a bigint. */
+export const exactTimeNano: JsonReviver = (key, value, context) =>
+  key === "timeNano" && typeof value === "number" && context?.source ? BigInt(context.source) : value;
+
+function parse<T>(text: string, reviver?: JsonReviver): T {
   try {
-    return JSON.parse(text) as T;
+    return (reviver ? JSON.parse(text, reviver as (k: string, v: unknown) => unknown) : JSON.parse(text)) as T;
   } catch (e) {
     throw invalidArgument(`Invalid JSON message from daemon: ${(e as Error).message}`, { detail: { text: text.slice(0, 200) } });
   }

@@ -221,7 +221,8 @@ export interface EventMessage {
   Actor: { ID: string; Attributes?: Record<string, string> };
   scope?: string;
   time: number;
-  timeNano: number;
+  /** Exact int64 nanoseconds (a bigint when decoded by `events()`). */
+  timeNano: number | bigint;
   // Deprecated fields some daemons still send.
   status?: string;
   id?: string;
