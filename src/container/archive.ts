@@ -195,6 +195,8 @@ interface LocateOptions {
   follow: boolean;
   /** A missing last component is not an error (`st` is undefined). */
   missingOk?: boolean;
+  /** A missing directory on the way ends the walk: the rest of the path is taken by name. */
+  partial?: boolean;
   /** Create missing directories on the way and at the end, owned by this user (tar extraction). */
   mkdirs?: { uid: number; gid: number } | undefined;
 }
@@ -247,6 +249,15 @@ function locate(root: number, path: string, options: LocateOptions): Location {
           continue;
         }
         if (last && options.missingOk) return done(c, undefined);
+        if (options.partial) {
+          // Resolved as far as it exists; the rest taken by name (Docker's FollowSymlinkInScope).
+          const rest: string[] = [];
+          for (const p of [c, ...pending.reverse()]) {
+            if (p === "..") rest.pop();
+            else rest.push(p);
+          }
+          return done(rest.join("/"), undefined);
+        }
         throw notFound(`"${pathOf(c)}": no such file or directory`);
       }
       if (st.isSymbolicLink() && (!last || options.follow)) {
@@ -1406,7 +1417,7 @@ function locateForCopy(root: number, path: string, id: string): Location {
 function pathStat(root: number, abs: string, st: Stats): PathStat {
   let linkTarget = "";
   if (st.isSymbolicLink()) {
-    const t = locate(root, abs, { follow: true, missingOk: true });
+    const t = locate(root, abs, { follow: true, missingOk: true, partial: true });
     linkTarget = t.path;
     t.close();
   }
