@@ -95,7 +95,8 @@ export class RemoteImages {
     if (local && ref.tag !== undefined && !options.platform) {
       try {
         const head = await this.#registry.headManifest(ref, { auth, signal: options.signal });
-        if (local.targetDigest === head.digest && this.#svc.store.get(local.imageId)) {
+        const have = this.#svc.store.get(local.imageId);
+        if (local.targetDigest === head.digest && have && (await this.#complete(have))) {
           progress({ status: `Pulling from ${familiarName(ref) === ref.path ? ref.path : ref.path}`, id: ref.tag });
           progress({ status: `Digest: ${head.digest}` });
           progress({ status: `Status: Image is up to date for ${fam}` });
@@ -165,6 +166,20 @@ export class RemoteImages {
       this.#svc.event("pull", img.configDigest, fam);
     } finally {
       for (const d of leased) this.#svc.leases.delete(d);
+    }
+  }
+
+  /** Whether every blob and layer snapshot of a stored image is present (else a pull repairs it). */
+  async #complete(img: { id: Digest; manifestDigest: Digest }): Promise<boolean> {
+    try {
+      const rec = this.#svc.store.get(img.id);
+      if (!rec) return false;
+      const m = await this.#svc.store.manifest(rec);
+      for (const b of [m.config, ...m.layers]) if (!(await this.#svc.content.has(b.digest))) return false;
+      const top = await this.#svc.topChainId(rec);
+      return top === undefined || this.#svc.unpacker.has(top);
+    } catch {
+      return false;
     }
   }
 
