@@ -81,6 +81,8 @@ export class Daemon {
         ...(config.bip ? { bip: config.bip } : {}),
         ...(config.defaultAddressPools.length ? { defaultAddressPools: config.defaultAddressPools } : {}),
         ...(config.dns.length ? { dns: config.dns } : {}),
+        ...(typeof config.raw.bridge === "string" && config.raw.bridge !== "none" ? { bridge: config.raw.bridge } : {}),
+        ...(typeof config.raw.mtu === "number" ? { mtu: config.raw.mtu } : {}),
       },
     });
     this.containers = new ContainerService({
