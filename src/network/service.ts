@@ -164,6 +164,8 @@ interface Sandbox {
   ports: (PortMapping & { containerIp: string; networkId: string })[];
   exposed: Record<string, unknown>;
   dns: string[];
+  /** connect events were published (a failed start publishes no disconnect either). */
+  announced?: boolean;
 }
 
 const migrations: Migration[] = [
@@ -1152,6 +1154,8 @@ export class NetworkService {
       }
     }
     await this.#applyFirewall();
+    sb.announced = true;
+    this.#saveSandbox(sb);
     for (const netId of Object.keys(sb.endpoints)) {
       const n = this.#networks.get(netId);
       if (n) this.#publish("connect", n.id, { container: c.id, name: n.name, type: n.driver });
@@ -1272,6 +1276,7 @@ export class NetworkService {
     if (sb.kind === "netns") for (const [netId, ifname] of eps) await this.#delEndpoint(sb, netId, ifname);
     if (sb.netns) await unpinNetns(this.#host, sb.netns);
     this.#deleteSandbox(id);
+    if (!sb.announced) return;
     for (const [netId] of Object.entries(sb.endpoints)) {
       const n = this.#networks.get(netId);
       if (n) this.#publish("disconnect", n.id, { container: id, name: n.name, type: n.driver });
