@@ -1136,16 +1136,42 @@ export class ContainerArchive {
     return await this.#containers.withLock(ref, async (c) => {
       const upper = this.#snap.dir(c.berth.snapshotKey);
       const lowers = c.berth.topChainId ? this.#snap.chainDirs(c.berth.topChainId) : [];
-      return treeChanges(upper, lowers, await this.#opaqueDirs(upper));
+      return treeChanges(upper, lowers, await this.#opaqueDirs(c, upper));
     });
   }
 
   /** Directories of an upper dir marked opaque (relative paths). */
-  async #opaqueDirs(upper: string): Promise<Set<string>> {
+  async #opaqueDirs(c: ContainerRecord, upper: string): Promise<Set<string>> {
     const out = new Set<string>();
-    const attrs = await readXattrs(this.#host, upper).catch(() => new Map<string, Map<string, Buffer>>());
+    const attrs = await this.#upperXattrs(c, upper).catch(() => new Map<string, Map<string, Buffer>>());
     for (const [rel, m] of attrs) if (m.get("trusted.overlay.opaque")?.toString() === "y") out.add(rel);
     return out;
+  }
+
+  /**
+   * Extended attributes of a container's upper directory. `getfattr -R` walks by path, which a
+   * running container could redirect by swapping a directory for a symlink under it: a running
+   * container is frozen for that moment (without events; the walks that follow go by
+   * descriptor and need no freeze).
+   */
+  async #upperXattrs(c: ContainerRecord, upper: string, signal?: AbortSignal): Promise<Map<string, Map<string, Buffer>>> {
+    const cur = this.#containers.store.get(c.Id) ?? c;
+    // A container that exits meanwhile cannot race us either: a failed freeze is no error.
+    const freeze =
+      cur.State.Running &&
+      !cur.State.Paused &&
+      (await this.#containers.runtime.pause(c.Id).then(
+        () => true,
+        () => false,
+      ));
+    try {
+      return await readXattrs(this.#host, upper, signal);
+    } finally {
+      if (freeze)
+        await this.#containers.runtime
+          .resume(c.Id)
+          .catch((e: unknown) => this.#log.warn("cannot thaw a container", { id: c.Id, error: messageOf(e) }));
+    }
   }
 
   /** `HEAD /containers/{id}/archive`: the stat the docker CLI plans a copy with. */
@@ -1200,7 +1226,7 @@ export class ContainerArchive {
    */
   async layer(c: ContainerRecord, signal?: AbortSignal): Promise<Readable> {
     const upper = this.#snap.dir(c.berth.snapshotKey);
-    const xattrs = await readXattrs(this.#host, upper, signal);
+    const xattrs = await this.#upperXattrs(c, upper, signal);
     const fd = openSync(upper, O_DIR);
     const log = this.#log;
     const body = (async function* () {
