@@ -105,8 +105,8 @@ export const startCommand: Command = {
   args: { min: 1 },
   flags: [
     { long: "attach", short: "a", kind: "bool", help: "Attach STDOUT/STDERR and forward signals" },
-    { long: "checkpoint", kind: "string", help: "Restore from this checkpoint", hidden: true },
-    { long: "checkpoint-dir", kind: "string", help: "Use a custom checkpoint storage directory", hidden: true },
+    { long: "checkpoint", kind: "string", help: "Restore from this checkpoint" },
+    { long: "checkpoint-dir", kind: "string", help: "Use a custom checkpoint storage directory" },
     { long: "detach-keys", kind: "string", help: "Override the key sequence for detaching a container" },
     { long: "interactive", short: "i", kind: "bool", help: "Attach container's STDIN" },
   ],

@@ -392,7 +392,7 @@ export const containerPruneCommand: Command = {
   short: "Remove all stopped containers",
   args: "none",
   flags: [
-    filterFlag('Provide filter values (e.g. "until=<timestamp>")', undefined),
+    filterFlag('Provide filter values (e.g. "until=<timestamp>")', null),
     { long: "force", short: "f", kind: "bool", help: "Do not prompt for confirmation" },
   ],
   async run(cli, { flags }) {

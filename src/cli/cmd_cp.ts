@@ -69,6 +69,8 @@ export async function extractTar(input: Readable, destDir: string, rename?: { fr
   let total = 0;
   const dirTimes: [string, Date][] = [];
   const done = pipeline(input, ex);
+  // When extraction stops early (a refused entry), the pipeline's own error is not the news.
+  done.catch(() => {});
   for await (const entry of ex) {
     const h = entry.header;
     let name = cleanName(h.name);

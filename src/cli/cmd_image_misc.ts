@@ -182,7 +182,7 @@ export const imagePruneCommand: Command = {
   args: "none",
   flags: [
     { long: "all", short: "a", kind: "bool", help: "Remove all unused images, not just dangling ones" },
-    filterFlag('Provide filter values (e.g. "until=<timestamp>")', undefined),
+    filterFlag('Provide filter values (e.g. "until=<timestamp>")', null),
     { long: "force", short: "f", kind: "bool", help: "Do not prompt for confirmation" },
   ],
   async run(cli, { flags }) {

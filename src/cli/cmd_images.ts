@@ -186,7 +186,7 @@ const imagesFlags: Command["flags"] = [
   formatFlag(),
   { long: "no-trunc", kind: "bool", help: "Don't truncate output" },
   { long: "quiet", short: "q", kind: "bool", help: "Only show image IDs" },
-  { long: "tree", kind: "bool", help: "List multi-platform images as a tree (EXPERIMENTAL)", hidden: true },
+  { long: "tree", kind: "bool", help: "List multi-platform images as a tree (EXPERIMENTAL)" },
 ];
 
 function imagesRun(calledAs: string): Command["run"] {

@@ -243,7 +243,7 @@ const prune: Command = {
   short: "Remove all unused networks",
   args: "none",
   flags: [
-    filterFlag('Provide filter values (e.g. "until=<timestamp>")', undefined),
+    filterFlag('Provide filter values (e.g. "until=<timestamp>")', null),
     { long: "force", short: "f", kind: "bool", help: "Do not prompt for confirmation" },
   ],
   async run(cli, { flags }) {

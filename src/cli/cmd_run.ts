@@ -103,7 +103,7 @@ export const createCommand: Command = {
   aliasPaths: ["container create", "create"],
   args: { min: 1 },
   stopAtFirstPositional: true,
-  flags: CONTAINER_FLAGS,
+  flags: CONTAINER_FLAGS.map((f) => (f.long === "pull" ? { ...f, help: 'Pull image before creating ("always", "|missing", "never")' } : f)),
   async run(cli, inv) {
     const spec = specFrom(cli, inv, false, "create");
     const id = await createContainer(cli, spec);

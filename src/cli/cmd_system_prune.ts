@@ -15,7 +15,7 @@ export const systemPruneCommand: Command = {
   args: "none",
   flags: [
     { long: "all", short: "a", kind: "bool", help: "Remove all unused images not just dangling ones" },
-    filterFlag('Provide filter values (e.g. "label=<key>=<value>")', undefined),
+    filterFlag('Provide filter values (e.g. "label=<key>=<value>")', null),
     { long: "force", short: "f", kind: "bool", help: "Do not prompt for confirmation" },
     { long: "volumes", kind: "bool", help: "Prune anonymous volumes" },
   ],

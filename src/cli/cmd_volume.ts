@@ -117,7 +117,7 @@ const ls: Command = {
   aliasPaths: ["volume ls", "volume list"],
   args: "none",
   flags: [
-    { long: "cluster", kind: "bool", help: "Display only cluster volumes, and use cluster volume list formatting", hidden: true },
+    { long: "cluster", kind: "bool", help: "Display only cluster volumes, and use cluster volume list formatting" },
     filterFlag('Provide filter values (e.g. "dangling=true")'),
     formatFlag(),
     { long: "quiet", short: "q", kind: "bool", help: "Only display volume names" },
@@ -144,7 +144,7 @@ const rm: Command = {
   name: "rm",
   aliases: ["remove"],
   usage: "[OPTIONS] VOLUME [VOLUME...]",
-  short: "Remove one or more volumes",
+  short: "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
   aliasPaths: ["volume rm", "volume remove"],
   args: { min: 1 },
   flags: [{ long: "force", short: "f", kind: "bool", help: "Force the removal of one or more volumes" }],
@@ -182,7 +182,7 @@ const prune: Command = {
   args: "none",
   flags: [
     { long: "all", short: "a", kind: "bool", help: "Remove all unused volumes, not just anonymous ones" },
-    filterFlag('Provide filter values (e.g. "label=<label>")', undefined),
+    filterFlag('Provide filter values (e.g. "label=<label>")', null),
     { long: "force", short: "f", kind: "bool", help: "Do not prompt for confirmation" },
   ],
   async run(cli, { flags }) {

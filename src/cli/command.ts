@@ -1,5 +1,5 @@
 import { ArgsError, type Cli, PROGRAM } from "./cli.ts";
-import { type FlagSpec, type FlagValues, formatFlagUsages } from "./flags.ts";
+import { type FlagSpec, type FlagValues, formatFlagUsages, HELP_FLAG } from "./flags.ts";
 
 /** How many positional arguments a command takes (docker's cli.ExactArgs, RequiresMinArgs, ...). */
 export type ArgsRule = { exact: number } | { min: number } | { max: number } | { min: number; max: number } | "none" | "any";
@@ -89,7 +89,11 @@ export function helpText(cmd: Command, path: string, width = 80): string {
   lines.push(`Usage:  ${useLine(cmd, path)}`, "", cmd.short, "");
   if (cmd.aliasPaths?.length) lines.push("Aliases:", `  ${cmd.aliasPaths.map((p) => `${PROGRAM} ${p}`).join(", ")}`, "");
   const flags = (cmd.flags ?? []).filter((f) => !f.hidden);
+  // pflag lists `--help` when `-h` belongs to the command (run's --hostname); flags sort by name.
+  if (flags.some((f) => f.short === "h")) flags.push(HELP_FLAG);
+  flags.sort((a, b) => (a.long < b.long ? -1 : a.long > b.long ? 1 : 0));
   if (flags.length > 0) lines.push("Options:", formatFlagUsages(flags, width));
+  else if (lines[lines.length - 1] === "") lines.pop();
   return `${lines.join("\n")}\n`;
 }
 

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import * as tar from "tar-stream";
 import { after, before, describe, test } from "node:test";
 import { decodeRegistryAuth, encodeFrame, FakeEngine, fakeError } from "../client/mod.ts";
 import { main } from "./main.ts";
@@ -276,6 +277,68 @@ describe("berth against a fake engine", () => {
       assert.equal(f.err, "Step 1/2 : FROM busybox\nThe command '/bin/sh -c false' returned a non-zero code: 2\n");
     } finally {
       rmSync(ctx, { recursive: true, force: true });
+    }
+  });
+
+  test("cp both ways with docker's naming rules", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-cp-"));
+    const stat = (name: string, dir: boolean) =>
+      Buffer.from(
+        JSON.stringify({ name, size: 0, mode: dir ? 2 ** 31 + 0o755 : 0o644, mtime: "2024-01-01T00:00:00Z", linkTarget: "" }),
+      ).toString("base64");
+    engine.on("HEAD", /^\/containers\/c1\/archive$/, (r, res) => {
+      const p = r.query.get("path");
+      if (p === "/missing") {
+        res.writeHead(404, { "Content-Type": "application/json" });
+        res.end();
+        return;
+      }
+      res.writeHead(200, {
+        "X-Docker-Container-Path-Stat": stat(p === "/d" || p === "/dst" ? (p as string).slice(1) : "f", p === "/d" || p === "/dst"),
+      });
+      res.end();
+    });
+    engine.on("GET", /^\/containers\/c1\/archive$/, async (_r, res) => {
+      const pack = tar.pack();
+      pack.entry({ name: "d/", type: "directory", mode: 0o755 });
+      pack.entry({ name: "d/y", mode: 0o644 }, "x\n");
+      pack.entry({ name: "d/../../escape", mode: 0o644 }, "no");
+      pack.finalize();
+      res.writeHead(200, { "Content-Type": "application/x-tar", "X-Docker-Container-Path-Stat": stat("d", true) });
+      for await (const c of pack) res.write(c);
+      res.end();
+    });
+    let put: { path: string | null; names: string[] } | undefined;
+    engine.on("PUT", /^\/containers\/c1\/archive$/, async (r) => {
+      const ex = tar.extract();
+      const names: string[] = [];
+      const done = (async () => {
+        for await (const e of ex) {
+          names.push(e.header.name);
+          e.resume();
+        }
+      })();
+      ex.end(r.body);
+      await done;
+      put = { path: r.query.get("path"), names };
+      return undefined;
+    });
+    try {
+      const r = await berth(["cp", "c1:/d", join(dir, "copy")]);
+      assert.equal(r.code, 1, "an entry escaping the destination is refused");
+      assert.match(r.err, /escapes the destination/);
+      assert.equal(readFileSync(join(dir, "copy", "y"), "utf8"), "x\n");
+      writeFileSync(join(dir, "in.txt"), "into");
+      const a = await berth(["cp", join(dir, "in.txt"), "c1:/missing"]);
+      assert.equal(a.code, 0, a.err);
+      assert.deepEqual(put, { path: "/", names: ["missing"] });
+      const b = await berth(["cp", join(dir, "in.txt"), "c1:/dst"]);
+      assert.equal(b.code, 0, b.err);
+      assert.deepEqual(put, { path: "/dst", names: ["in.txt"] });
+      const c = await berth(["cp", "c1:/a", "c2:/b"]);
+      assert.equal(c.err, "copying between containers is not supported\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -26,7 +26,7 @@ export function validateFilter(v: string): void {
 }
 
 /** `-f, --filter` */
-export function filterFlag(help = "Filter output based on conditions provided", short: string | undefined = "f"): FlagSpec {
+export function filterFlag(help = "Filter output based on conditions provided", short: string | null = "f"): FlagSpec {
   const f: FlagSpec = { long: "filter", kind: "list", typeName: "filter", help, validate: validateFilter };
   if (short) f.short = short;
   return f;
