@@ -242,7 +242,7 @@ export class Firewall {
       // Delete every copy (a crash between insert and record can leave two).
       for (let i = 0; i < 10; i++) {
         const r = await this.#host.run(ipt, ["-w", "-t", j.table, "-D", j.chain, ...j.rule], { allowFailure: true }).catch(() => undefined);
-        if (!r || r.code !== 0) break;
+        if (r?.code !== 0) break;
       }
     }
     const tables: [string, string][] = [

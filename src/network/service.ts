@@ -195,6 +195,8 @@ export interface NetworkServiceOptions {
   firewallCheckMs?: number;
   /** Port of the DNS servers (53; tests may use another). */
   dnsPort?: number;
+  /** Writes a kernel setting under /proc/sys (unit tests record instead). */
+  sysctl?: (path: string, value: string) => Promise<void>;
 }
 
 function shortHash(s: string): string {
@@ -254,6 +256,7 @@ export class NetworkService {
   #execRoot: string;
   #dnsPort: number;
   #checkMs: number;
+  #sysctl: (path: string, value: string) => Promise<void>;
   #firewall: Firewall;
   #ports = new PortReserver();
   #networks = new Map<string, NetworkRecord>();
@@ -281,6 +284,7 @@ export class NetworkService {
     this.#ipamDir = join(o.dataRoot, "network", "ipam");
     this.#dnsPort = o.dnsPort ?? 53;
     this.#checkMs = o.firewallCheckMs ?? 5000;
+    this.#sysctl = o.sysctl ?? ((path, value) => writeFile(join("/proc/sys", path), value));
     const prefix = o.chainPrefix ?? (o.execRoot.replace(/\/+$/, "") === "/run/berth" ? "BERTH" : `BERTH-${shortHash(o.execRoot)}`);
     this.#firewall = new Firewall(o.host, this.#log, prefix);
     o.db.migrate("networks", migrations);
@@ -548,17 +552,17 @@ export class NetworkService {
       const sub = parseCidr(p.subnet);
       const want = `${p.gateway}/${sub.prefix}`;
       if (have.has(want)) continue;
-      if (sub.family === 6) await writeFile(`/proc/sys/net/ipv6/conf/${br}/disable_ipv6`, "0").catch(() => {});
+      if (sub.family === 6) await this.#sysctl(`net/ipv6/conf/${br}/disable_ipv6`, "0").catch(() => {});
       await ip.run("ip", ["addr", "add", want, "dev", br, ...(sub.family === 6 ? ["nodad"] : [])]);
     }
     await ip.run("ip", ["link", "set", br, "up"]);
     // Lets `curl 127.0.0.1:PORT` reach a published port (OUTPUT DNAT to the bridge); the raw
     // table drops 127.0.0.0/8 arriving on the bridge so that this does not open the reverse.
-    await writeFile(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1").catch((e: unknown) =>
+    await this.#sysctl(`net/ipv4/conf/${br}/route_localnet`, "1").catch((e: unknown) =>
       this.#log.warn("cannot enable route_localnet", { bridge: br, error: messageOf(e) }),
     );
-    await writeFile("/proc/sys/net/ipv4/ip_forward", "1").catch(() => {});
-    if (n.pools.some((p) => p.subnet.includes(":"))) await writeFile("/proc/sys/net/ipv6/conf/all/forwarding", "1").catch(() => {});
+    await this.#sysctl("net/ipv4/ip_forward", "1").catch(() => {});
+    if (n.pools.some((p) => p.subnet.includes(":"))) await this.#sysctl("net/ipv6/conf/all/forwarding", "1").catch(() => {});
   }
 
   async #deleteBridge(br: string): Promise<void> {
@@ -1107,7 +1111,7 @@ export class NetworkService {
       const ref = c.mode.slice(10);
       const other = this.containers.resolve(ref);
       const osb = other ? this.#sandboxes.get(other.id) : undefined;
-      if (!other || !other.running || !osb) throw conflict(`cannot join network namespace of a non running container: ${other?.id ?? ref}`);
+      if (!other?.running || !osb) throw conflict(`cannot join network namespace of a non running container: ${other?.id ?? ref}`);
       sb.kind = "container";
       sb.joined = other.id;
       this.#saveSandbox(sb);
