@@ -186,7 +186,7 @@ test("attach runs loopback, bridge and tuning in a pinned netns; detach undoes i
   assert.ok(!existsSync(join(exec, "netns", c.id)));
   assert.equal(svc.settings(c.id).Networks.u?.IPAddress, "");
   await svc.detach(c.id); // idempotent
-  assert.deepEqual(events.slice(1), ["connect u ca00", "disconnect u ca00"]);
+  assert.deepEqual(events.slice(1), ["connect u a000", "disconnect u a000"]);
   await svc.remove("u");
 });
 
