@@ -121,6 +121,21 @@ export async function main(argv: readonly string[], io: MainIo = {}): Promise<nu
       return 0;
     }
     const name = rest[0] as string;
+    // `compose` parses its own flags (Compose v2's command line, implemented in src/compose).
+    if (name === "compose") {
+      const { runCompose } = await import("../compose/mod.ts");
+      const { render } = await import("./format/mod.ts");
+      const composeIo: Parameters<typeof runCompose>[1] = {
+        stdout: out.stream,
+        stderr: err.stream,
+        stdin: input.stream,
+        env,
+        cwd: process.cwd(),
+        formatTemplate: (template, value) => render(template, value),
+      };
+      if (cli.options.host) composeIo.host = cli.options.host;
+      return await runCompose(rest.slice(1), composeIo);
+    }
     cmd = findCommand(COMMANDS, name);
     path = name;
     let args = rest.slice(1);
