@@ -65,3 +65,41 @@ test("server answers its names, refuses strangers, keeps unknown names local wit
     srv.stop();
   }
 });
+
+test("the server answers over TCP too", async () => {
+  const srv = new DnsServer(
+    ["127.0.0.1"],
+    {
+      allowed: () => true,
+      lookup: (n) => (n === "web" ? { v4: ["10.90.0.2"], v6: [] } : undefined),
+      reverse: () => undefined,
+      upstreams: () => [],
+    },
+    nullLogger,
+    0,
+  );
+  await srv.start();
+  try {
+    const { connect } = await import("node:net");
+    const answer = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect({ host: "127.0.0.1", port: srv.port });
+      let buf = Buffer.alloc(0);
+      s.on("error", reject);
+      s.on("data", (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          s.end();
+          resolve(buf.subarray(2));
+        }
+      });
+      const q = buildQuery(9, "web", QTYPE.A);
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(q.length);
+      s.write(Buffer.concat([len, q]));
+    });
+    assert.equal(answer.readUInt16BE(0), 9);
+    assert.equal(answer.readUInt16BE(6), 1);
+  } finally {
+    srv.stop();
+  }
+});

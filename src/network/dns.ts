@@ -170,7 +170,7 @@ export class DnsServer {
         t.on("error", (e) => this.#log.warn("dns socket error", { address: a, error: messageOf(e) }));
         await new Promise<void>((resolve, reject) => {
           t.once("error", reject);
-          t.listen({ host: a, port: this.#port }, () => {
+          t.listen({ host: a, port: this.#port || u.address().port }, () => {
             t.off("error", reject);
             resolve();
           });

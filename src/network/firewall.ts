@@ -141,6 +141,8 @@ export class Firewall {
   #log: Logger;
   #chains: Chains;
   #last: { 4?: string; 6?: string } = {};
+  /** Families whose jumps were checked; later applies only rewrite the chains (two spawns fewer per start). */
+  #jumped = new Set<4 | 6>();
   #queue: Promise<void> = Promise.resolve();
 
   constructor(host: Host, log: Logger, prefix: string) {
@@ -176,10 +178,13 @@ export class Firewall {
     });
   }
 
-  async #applyFamily(family: 4 | 6, text: string): Promise<void> {
+  async #applyFamily(family: 4 | 6, text: string, force = false): Promise<void> {
     const restore = family === 4 ? "iptables-restore" : "ip6tables-restore";
     await this.#host.run(restore, ["-w", "--noflush"], { input: text });
-    for (const j of jumps(this.#chains, family)) await this.#ensureJump(family, j);
+    if (force || !this.#jumped.has(family)) {
+      for (const j of jumps(this.#chains, family)) await this.#ensureJump(family, j);
+      this.#jumped.add(family);
+    }
     this.#last[family] = text;
   }
 
@@ -219,7 +224,7 @@ export class Firewall {
         }
         if (!ok) {
           this.#log.warn("berth firewall rules were removed; restoring them", { family });
-          await this.#applyFamily(family, text);
+          await this.#applyFamily(family, text, true);
           repaired = true;
         }
       }
@@ -237,6 +242,7 @@ export class Firewall {
   }
 
   async #removeFamily(family: 4 | 6): Promise<void> {
+    this.#jumped.delete(family);
     const ipt = family === 4 ? "iptables" : "ip6tables";
     for (const j of jumps(this.#chains, 4)) {
       // Delete every copy (a crash between insert and record can leave two).

@@ -37,7 +37,7 @@ function make(): NetworkService {
     dataRoot: root,
     execRoot: exec,
     log: nullLogger,
-    publish: (a, id, attrs) => events.push(`${a} ${attrs.name} ${attrs.container ?? ""}`.trim()),
+    publish: (a, _id, attrs) => events.push(`${a} ${attrs.name} ${attrs.container ?? ""}`.trim()),
     config: { bip, bridge, defaultAddressPools: [{ base: `10.${o2}.${o3 + 50}.0/24`, size: 26 }] },
     chainPrefix: prefix,
     firewallCheckMs: 0,
@@ -370,4 +370,42 @@ test("after a crash, restart removes the rules and namespaces of containers that
   svc = make();
   await svc.init();
   assert.match(rules(), new RegExp(`${prefix}-FORWARD`));
+});
+
+test("IPv6 networks and --ip-range", { skip }, async () => {
+  const v6ok =
+    spawnSync("sh", ["-c", "test -e /proc/net/if_inet6 && test $(cat /proc/sys/net/ipv6/conf/all/disable_ipv6) = 0"]).status === 0;
+  const sub6 = `fd${(process.pid % 256).toString(16).padStart(2, "0")}:${tag}::/64`;
+  if (!v6ok) {
+    await assert.rejects(svc.create({ Name: `v6-${tag}`, EnableIPv6: true }), /IPv6 is not available on this host/);
+    return;
+  }
+  const n = await svc.create({
+    Name: `v6-${tag}`,
+    EnableIPv6: true,
+    IPAM: { Config: [{ Subnet: `10.${o2}.${o3 + 101}.0/24`, IPRange: `10.${o2}.${o3 + 101}.64/26` }, { Subnet: sub6 }] },
+  });
+  bridges.push(`br-${n.Id.slice(0, 12)}`);
+  const i = svc.inspect(n.Id);
+  assert.equal(i.EnableIPv6, true);
+  assert.equal(i.IPAM.Config[1]?.Subnet, sub6);
+  const a = spec("six-a", { networkMode: `v6-${tag}` });
+  const b = spec("six-b", { networkMode: `v6-${tag}` });
+  const ra = await svc.attach(a);
+  const rb = await svc.attach(b);
+  assert.ok(ra.netns !== "host" && rb.netns !== "host");
+  const ep = ra.networkSettings.Networks[`v6-${tag}`];
+  const last = Number(ep?.IPAddress.split(".").pop());
+  assert.ok(last >= 64 && last < 128, `address ${ep?.IPAddress} inside --ip-range`);
+  assert.ok(ep?.GlobalIPv6Address.startsWith(sub6.split("::")[0] ?? "x"), ep?.GlobalIPv6Address);
+  const gw6 = i.IPAM.Config[1]?.Gateway ?? "";
+  // AAAA from berthd's DNS server over the v6 gateway, and v6 traffic between the two.
+  const q = await inNs(rb.netns.path, "busybox", "nslookup", "-type=aaaa", "six-a", gw6);
+  assert.match(q.out, new RegExp(ep?.GlobalIPv6Address.replaceAll(":", ":") ?? "x"));
+  assert.equal((await inNs(rb.netns.path, "busybox", "ping", "-6", "-c1", "-W2", ep?.GlobalIPv6Address ?? "")).code, 0);
+  assert.match(rules(), /-A BNT\d+-POSTROUTING -s fd/);
+  await svc.detach(a.id);
+  await svc.detach(b.id);
+  await svc.remove(n.Id);
+  assert.doesNotMatch(rules(), /-s fd/);
 });
