@@ -802,8 +802,16 @@ export class ContainerService {
     const set = this.#attachments.get(id);
     this.#attachments.delete(id);
     for (const a of set ?? []) {
-      a.session?.close();
-      a.onEnd();
+      const session = a.session;
+      if (!session) {
+        a.onEnd();
+        continue;
+      }
+      // Let the monitor deliver the last output first: end when its stream closes (bounded wait).
+      void Promise.race([session.done, new Promise((r) => setTimeout(r, 2000))]).finally(() => {
+        session.close();
+        a.onEnd();
+      });
     }
   }
 
