@@ -200,6 +200,7 @@ services:
     for (const text of [
       "services:\n  a:\n    image: busybox\n    bogus: 1\n",
       "services: [\n",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Compose interpolation in the file text.
       "services:\n  a:\n    image: ${X:?need X}\n",
     ]) {
       write(text);

@@ -13,6 +13,7 @@ import {
   ComposeError,
   connectExtraNetworks,
   converge,
+  dependencyLevels,
   ensureImages,
   ensureNetworks,
   ensureVolumes,
@@ -328,16 +329,16 @@ const downCommand: ComposeCommand = {
         );
       }
     }
-    // Stop in reverse dependency order, then remove.
-    const order = project ? startOrder(project, Object.keys(project.services)).reverse() : [];
+    // Stop and remove in reverse dependency order, each level in parallel.
+    const levels = project ? dependencyLevels(project, Object.keys(project.services)).reverse() : [];
     const rank = (c: ContainerSummary) => {
-      const i = order.indexOf(serviceOf(c));
-      return i < 0 ? order.length : i;
+      const i = levels.findIndex((g) => g.includes(serviceOf(c)));
+      return i < 0 ? -1 : i;
     };
-    const groups = new Map<number, ContainerSummary[]>();
-    for (const c of targets) groups.set(rank(c), [...(groups.get(rank(c)) ?? []), c]);
-    for (const k of [...groups.keys()].sort((a, z) => a - z)) {
-      await Promise.all((groups.get(k) ?? []).map((c) => removeContainer(session, c, { timeout: t, volumes: flags.bool("volumes") })));
+    for (const k of [...new Set(targets.map(rank))].sort((a, z) => a - z)) {
+      await Promise.all(
+        targets.filter((c) => rank(c) === k).map((c) => removeContainer(session, c, { timeout: t, volumes: flags.bool("volumes") })),
+      );
     }
     if (args.length > 0) return 0;
     // Networks of the model (or labelled with the project when there is no model).
@@ -742,13 +743,13 @@ async function selectContainers(ctx: Context, args: string[], options: { all?: b
   return { project, name, list };
 }
 
-/** Orders containers so that dependencies come first (reverse for stopping). */
+/** Groups containers by dependency level, dependencies first (reverse for stopping). */
 function ordered(project: Project | undefined, list: ContainerSummary[], reverse = false): ContainerSummary[][] {
   if (!project) return [list];
-  const order = startOrder(project, Object.keys(project.services));
-  const groups: ContainerSummary[][] = order.map((svc) => list.filter((c) => serviceOf(c) === svc));
-  const rest = list.filter((c) => !order.includes(serviceOf(c)));
-  const out = [...groups, rest].filter((g) => g.length > 0);
+  const levels = dependencyLevels(project, Object.keys(project.services));
+  const groups: ContainerSummary[][] = levels.map((g) => list.filter((c) => g.includes(serviceOf(c))));
+  const rest = list.filter((c) => !levels.some((g) => g.includes(serviceOf(c))));
+  const out = [rest, ...groups].filter((g) => g.length > 0);
   return reverse ? out.reverse() : out;
 }
 

@@ -116,6 +116,29 @@ export function startOrder(project: Project, services: string[]): string[] {
   return out;
 }
 
+/**
+ * Services grouped by dependency depth: the first group depends on nothing, each later group
+ * only on earlier ones. Services of one group can be handled in parallel.
+ */
+export function dependencyLevels(project: Project, services: string[]): string[][] {
+  const depth = new Map<string, number>();
+  const visit = (n: string, stack: string[]): number => {
+    const known = depth.get(n);
+    if (known !== undefined) return known;
+    const s = project.services[n];
+    let d = 0;
+    if (s && !stack.includes(n)) for (const x of dependencies(s)) if (project.services[x]) d = Math.max(d, visit(x, [...stack, n]) + 1);
+    depth.set(n, d);
+    return d;
+  };
+  const out: string[][] = [];
+  for (const n of [...services].sort()) {
+    const d = visit(n, []);
+    (out[d] ??= []).push(n);
+  }
+  return out.filter((g) => g !== undefined && g.length > 0);
+}
+
 /** The services a service needs first (depends_on and implicit ones). */
 export function dependencies(s: Service): string[] {
   return [...new Set([...Object.keys(s.depends_on ?? {}), ...implicitDependencies(s)])];
@@ -363,8 +386,7 @@ export async function converge(
     const c = existingAll.find((x) => serviceOf(x) === svc);
     return c ? nameOf(c) : undefined;
   };
-  for (const name of startOrder(project, services)) {
-    if (!services.includes(name)) continue;
+  const convergeOne = async (name: string) => {
     const s = project.services[name] as Service;
     const want = options.scale?.[name] ?? replicas(s);
     const hash = serviceHash(s);
@@ -403,7 +425,8 @@ export async function converge(
       out.containers.push({ id, name: cname, created: true });
       session.progress("Container", cname, "Created");
     }
-  }
+  };
+  for (const level of dependencyLevels(project, services)) await Promise.all(level.map(convergeOne));
   return result;
 }
 
