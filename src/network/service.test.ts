@@ -243,3 +243,10 @@ test("host, none and container: modes; connect on a stopped container is remembe
   );
   assert.deepEqual((host.cni.filter((x) => x.plugin === "bridge")[1]?.conf.ipam as { routes: unknown[] }).routes, [], "one default route");
 });
+
+test("bad published ports fail the create", async () => {
+  const { svc } = await make();
+  assert.throws(() => svc.validate(spec("p", { portBindings: { "80/tcp": [{ HostPort: "99999" }] } })), /invalid host port/);
+  assert.throws(() => svc.validate(spec("q", { portBindings: { "80/tcp": [{ HostIp: "::1", HostPort: "80" }] } })), /IPv6 host addresses/);
+  assert.throws(() => svc.validate(spec("r", { portBindings: { "80/bogus": [{ HostPort: "80" }] } })), /invalid proto/);
+});

@@ -973,6 +973,13 @@ export class NetworkService {
 
   #plan(spec: ContainerNetSpec): ContainerNet {
     const mode0 = spec.networkMode || "default";
+    // Bad -p values fail the create (400), not the start.
+    for (const r of portRequests(spec.portBindings, spec.exposedPorts, spec.publishAllPorts === true)) {
+      if (r.hostIp.includes(":") && r.hostIp !== "::")
+        throw invalidArgument(
+          `Cannot publish port ${r.containerPort}/${r.proto} on ${r.hostIp}: publishing on IPv6 host addresses is not supported`,
+        );
+    }
     const c: ContainerNet = {
       id: spec.id,
       name: spec.name.replace(/^\//, ""),
@@ -1147,7 +1154,11 @@ export class NetworkService {
       const defaultIp = n?.options[OPT.hostIp] && n.options[OPT.hostIp] !== "0.0.0.0" ? (n.options[OPT.hostIp] ?? "") : "";
       for (const r of reqs) {
         if (!r.hostIp && defaultIp) r.hostIp = defaultIp;
-        if (r.hostIp.includes(":")) continue; // IPv6 host addresses: not published (no ip6tables DNAT yet)
+        if (r.hostIp === "::") continue; // "every IPv6 address": berth publishes on IPv4 only
+        if (r.hostIp.includes(":"))
+          throw invalidArgument(
+            `Cannot publish port ${r.containerPort}/${r.proto} on ${r.hostIp}: publishing on IPv6 host addresses is not supported`,
+          );
         try {
           const m = await this.#ports.allocate(r);
           sb.ports.push({ ...m, containerIp: ep.ipv4, networkId: netId });
