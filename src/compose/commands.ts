@@ -17,6 +17,7 @@ import {
   ensureImages,
   ensureNetworks,
   ensureVolumes,
+  injectFileObjects,
   nameOf,
   newSlug,
   numberOf,
@@ -1239,6 +1240,7 @@ const runCommand: ComposeCommand = {
     const cname = flags.string("name") ?? `${project.name}-${svc}-run-${slug}`;
     const created = await ctx.client.containerCreate(body, { name: cname });
     await connectExtraNetworks(session, project, svc, service, created.Id);
+    await injectFileObjects(session, project, service, created.Id);
     if (detach) {
       await ctx.client.containerStart(created.Id);
       ctx.out(`${cname}\n`);

@@ -14,7 +14,9 @@ import {
   type EngineClient,
   registryKeyForImage,
 } from "../client/mod.ts";
-import { createBody, endpointSettings, serviceImage, serviceNetworks } from "./convert.ts";
+import { PassThrough } from "node:stream";
+import { pack } from "tar-stream";
+import { createBody, endpointSettings, fileTarget, serviceImage, serviceNetworks } from "./convert.ts";
 import {
   COMPOSE_VERSION,
   CONFIG_HASH_LABEL,
@@ -451,7 +453,49 @@ async function createContainer(
   if (s.platform) opts.platform = s.platform;
   const res = await session.client.containerCreate(body, opts);
   await connectExtraNetworks(session, project, name, s, res.Id);
+  await injectFileObjects(session, project, s, res.Id);
   return res.Id;
+}
+
+/**
+ * Secrets and configs whose content comes from the environment or from `content:` are copied
+ * into the created container (file-based ones are bind-mounted by the create body).
+ */
+export async function injectFileObjects(session: Session, project: Project, s: Service, id: string): Promise<void> {
+  const files: { path: string; content: string; mode: number; uid: number; gid: number }[] = [];
+  for (const kind of ["secrets", "configs"] as const) {
+    for (const ref of s[kind] ?? []) {
+      const obj = project[kind][ref.source];
+      if (!obj || obj.file !== undefined || obj.external) continue;
+      const content = obj.content ?? (obj.environment !== undefined ? project.environment[obj.environment] : undefined);
+      if (content === undefined) continue;
+      files.push({
+        path: fileTarget(kind, ref.source, ref.target),
+        content,
+        mode: ref.mode ?? 0o444,
+        uid: Number(ref.uid ?? 0) || 0,
+        gid: Number(ref.gid ?? 0) || 0,
+      });
+    }
+  }
+  if (files.length === 0) return;
+  const tar = pack();
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.replace(/^\/+/, "").split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const d = parts.slice(0, i).join("/");
+      if (!dirs.has(d)) {
+        dirs.add(d);
+        tar.entry({ name: d, type: "directory", mode: 0o755 });
+      }
+    }
+    tar.entry({ name: parts.join("/"), mode: f.mode, uid: f.uid, gid: f.gid }, f.content);
+  }
+  tar.finalize();
+  const stream = new PassThrough();
+  tar.pipe(stream);
+  await session.client.containerPutArchive(id, "/", stream, { noOverwriteDirNonDir: false, copyUIDGID: true });
 }
 
 /** Connects a new container to the service's networks beyond the first. */

@@ -7,6 +7,19 @@ import { parseDocument, type Tags, YAMLMap, YAMLSeq } from "yaml";
 import { invalidArgument } from "../base/mod.ts";
 import { OverrideTag, ResetTag } from "./merge.ts";
 
+/**
+ * Integers with a leading zero are octal, as Compose's YAML library reads them (`mode: 0440`).
+ * YAML 1.2 alone would read them as decimal.
+ */
+const OCTAL_INT = {
+  identify: (v: unknown) => typeof v === "number",
+  default: true,
+  tag: "tag:yaml.org,2002:int",
+  format: "OCT",
+  test: /^0[0-7]+$/,
+  resolve: (s: string) => Number.parseInt(s, 8),
+};
+
 const TAGS: Tags = [
   { tag: "!reset", identify: (v) => v instanceof ResetTag, resolve: () => new ResetTag() },
   { tag: "!reset", collection: "seq", nodeClass: YAMLSeq, identify: (v) => v instanceof ResetTag, resolve: () => new ResetTag() },
@@ -30,7 +43,7 @@ const TAGS: Tags = [
 
 /** Parses one Compose file's text into plain values; `where` names the file in errors. */
 export function parseComposeYaml(text: string, where: string): unknown {
-  const doc = parseDocument(text, { merge: true, customTags: TAGS, uniqueKeys: true, prettyErrors: true, strict: true });
+  const doc = parseDocument(text, { merge: true, customTags: (tags) => [OCTAL_INT, ...TAGS, ...tags], uniqueKeys: true, prettyErrors: true, strict: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = e?.linePos?.[0];
