@@ -43,7 +43,13 @@ const TAGS: Tags = [
 
 /** Parses one Compose file's text into plain values; `where` names the file in errors. */
 export function parseComposeYaml(text: string, where: string): unknown {
-  const doc = parseDocument(text, { merge: true, customTags: (tags) => [OCTAL_INT, ...TAGS, ...tags], uniqueKeys: true, prettyErrors: true, strict: true });
+  const doc = parseDocument(text, {
+    merge: true,
+    customTags: (tags) => [OCTAL_INT, ...TAGS, ...tags],
+    uniqueKeys: true,
+    prettyErrors: true,
+    strict: true,
+  });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = e?.linePos?.[0];
