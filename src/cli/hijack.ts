@@ -97,7 +97,10 @@ export async function streamHijacked(cli: Cli, o: HijackStreams): Promise<Hijack
       stdinTty.setRawMode(false);
     }
   };
-  if (raw) stdinTty.setRawMode(true);
+  if (raw) {
+    stdinTty.setRawMode(true);
+    await clearOutputProcessing(cli, stdinTty);
+  }
 
   let resolveDetach: (r: HijackResult) => void = () => {};
   const detached = new Promise<HijackResult>((resolve) => (resolveDetach = resolve));
@@ -198,6 +201,25 @@ export async function streamHijacked(cli: Cli, o: HijackStreams): Promise<Hijack
   } finally {
     restore();
     cli.in.stream.pause();
+  }
+}
+
+/**
+ * libuv's raw mode keeps output post-processing (ONLCR) on, so a container's "\r\n" would reach
+ * the screen as "\r\r\n"; docker's raw mode (cfmakeraw) turns it off. `stty -opost` on the same
+ * terminal does that; leaving raw mode restores the saved settings.
+ */
+async function clearOutputProcessing(cli: Cli, tty: NodeJS.ReadStream): Promise<void> {
+  const fd = (tty as unknown as { fd?: number }).fd;
+  if (typeof fd !== "number") return;
+  try {
+    const child = cli.host.spawn("stty", ["-opost"], { stdio: [fd, "ignore", "ignore"] });
+    await new Promise<void>((resolve) => {
+      child.on("error", () => resolve());
+      child.on("exit", () => resolve());
+    });
+  } catch {
+    // No stty: the output keeps its extra carriage returns, nothing else changes.
   }
 }
 
