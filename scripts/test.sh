@@ -63,7 +63,7 @@ if [[ $what == all || $what == integration ]]; then
 fi
 
 if [[ $what == all || $what == acceptance ]]; then
-  scen=${BERTH_ACCEPTANCE:-'^(01|02|04|06|07|08|09|10|11|13|14|15|18)-'}
+  scen=${BERTH_ACCEPTANCE:-'^(01|02|04|06|07|08|09|10|11|13|14|15|16|18)-'}
   for client in docker berth; do
     out=$(mktemp)
     if [ $client = docker ]; then

@@ -122,12 +122,14 @@ export class ContainerService {
         return c ? { ...netSpec(c), running: c.State.Running } : undefined;
       },
     };
-    this.#net.onChange = (id, settings, hosts) => {
+    this.#net.onChange = (id, settings, hosts, resolvConf) => {
       const c = this.store.get(id);
       if (!c) return;
       c.NetworkSettings = settings as unknown as Record<string, unknown>;
       this.store.save(c);
+      // Written in place: the files are bind-mounted into the running container.
       void this.#writeHosts(c, hosts).catch(() => {});
+      if (resolvConf) void writeFile(c.ResolvConfPath, resolvConf).catch(() => {});
     };
     deps.volumes.users = (name) =>
       this.store

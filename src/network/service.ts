@@ -270,7 +270,7 @@ export class NetworkService {
   /** Finds containers by name or ID (set by the daemon). */
   containers: ContainerLookup = { resolve: () => undefined };
   /** Called after connect/disconnect changed a running container's settings (the container service updates its record, /etc/hosts). */
-  onChange: (containerId: string, settings: NetworkSettings, hosts: string[]) => void = () => {};
+  onChange: (containerId: string, settings: NetworkSettings, hosts: string[], resolvConf: string) => void = () => {};
 
   constructor(o: NetworkServiceOptions) {
     this.#host = o.host;
@@ -1331,7 +1331,12 @@ export class NetworkService {
         c.networks[n.id] = req;
         this.#saveContainer(c);
         this.#publish("connect", n.id, { container: c.id, name: n.name, type: n.driver });
-        this.onChange(c.id, this.settings(c.id), this.#hostsFor(sb, c));
+        this.onChange(
+          c.id,
+          this.settings(c.id),
+          this.#hostsFor(sb, c),
+          this.#resolvConf(sb, this.containers.resolve(c.id) ?? { id: c.id, name: c.name, hostname: c.hostname, networkMode: c.mode }),
+        );
       } else {
         c.networks[n.id] = req;
         this.#saveContainer(c);
@@ -1380,7 +1385,12 @@ export class NetworkService {
       this.#saveContainer(c);
       if (sb && ep) {
         this.#publish("disconnect", n.id, { container: c.id, name: n.name, type: n.driver });
-        this.onChange(c.id, this.settings(c.id), this.#hostsFor(sb, c));
+        this.onChange(
+          c.id,
+          this.settings(c.id),
+          this.#hostsFor(sb, c),
+          this.#resolvConf(sb, this.containers.resolve(c.id) ?? { id: c.id, name: c.name, hostname: c.hostname, networkMode: c.mode }),
+        );
       }
     });
   }
