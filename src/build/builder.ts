@@ -214,6 +214,14 @@ function stateOf(bytes: string, layers: Descriptor[]): State {
   return { bytes, config, layers, id: sha256(bytes), top };
 }
 
+/** RFC 3339 with the fraction's trailing zeros dropped, as Go writes times. */
+function goTime(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/(\.\d*?)0+Z$/, "$1Z")
+    .replace(/\.Z$/, "Z");
+}
+
 function keyOf(...parts: unknown[]): string {
   return sha256(JSON.stringify(parts));
 }
@@ -543,7 +551,7 @@ class Job {
   }
 
   #now(): string {
-    return this.#epoch !== undefined ? new Date(this.#epoch * 1000).toISOString() : new Date().toISOString();
+    return goTime(this.#epoch !== undefined ? new Date(this.#epoch * 1000) : new Date());
   }
 
   async run(): Promise<State> {
@@ -744,14 +752,18 @@ class Job {
     const base = lex.processWord(s.base, globals);
     const platformText = s.platform ? lex.processWord(s.platform, globals) : this.#o.platform;
     const platform = platformText ? parsePlatform(platformText) : hostPlatform;
-    this.#out.stream(`Step ${this.#stepNo.get(`${i}:-1`)}/${this.#total} : ${s.original.trim()}\n`);
+    const header = () => this.#out.stream(`Step ${this.#stepNo.get(`${i}:-1`)}/${this.#total} : ${s.original.trim()}\n`);
     let state: State;
     const dep = this.#stageIndex(base.toLowerCase(), i);
     if (base.toLowerCase() === "scratch") {
+      header();
       state = this.#scratch(platform);
     } else if (dep !== undefined) {
+      // A stage built on another one shows its FROM once that one is done.
       state = await this.#stage(dep);
+      header();
     } else {
+      header();
       if (base === "") throw new DockerfileError("base name (" + s.base + ") should not be blank", s.line, s.endLine);
       state = await this.#image(base, platformText, this.#o.pull === true);
     }

@@ -252,4 +252,3 @@ export class StepRunner {
     await this.#host.mount("overlay", rootfs, "overlay", options, m.cwd ?? this.#snapshots.root);
   }
 }
-
