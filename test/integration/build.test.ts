@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile variable syntax in test inputs
 /**
  * Dockerfile builds through the real docker CLI's classic builder (DOCKER_BUILDKIT=0) against
  * a berthd of our own: RUN, COPY/ADD, the cache (and that it survives a restart), multi-stage
