@@ -330,6 +330,13 @@ const downCommand: ComposeCommand = {
         );
       }
     }
+    // Anonymous volumes, including those carried over from replaced containers: removed with -v.
+    const anonymous = new Set<string>();
+    if (flags.bool("volumes")) {
+      for (const c of targets) {
+        for (const m of c.Mounts ?? []) if (m.Type === "volume" && m.Name && /^[0-9a-f]{64}$/.test(m.Name)) anonymous.add(m.Name);
+      }
+    }
     // Stop and remove in reverse dependency order, each level in parallel.
     const levels = project ? dependencyLevels(project, Object.keys(project.services)).reverse() : [];
     const rank = (c: ContainerSummary) => {
@@ -341,6 +348,7 @@ const downCommand: ComposeCommand = {
         targets.filter((c) => rank(c) === k).map((c) => removeContainer(session, c, { timeout: t, volumes: flags.bool("volumes") })),
       );
     }
+    for (const v of anonymous) await ctx.client.volumeRemove(v).catch(() => undefined);
     if (args.length > 0) return 0;
     // Networks of the model (or labelled with the project when there is no model).
     const networkNames = new Set<string>();

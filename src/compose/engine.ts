@@ -409,8 +409,9 @@ export async function converge(
       if (options.forceRecreate || (diverged && !options.noRecreate)) {
         const n = numberOf(c);
         session.progress("Container", nameOf(c), "Recreate");
+        const inherited = await anonymousVolumes(session, project, c.Id);
         await removeContainer(session, c, { timeout: options.timeout, quiet: true });
-        const id = await createContainer(session, project, name, s, n, imageId, containerOf);
+        const id = await createContainer(session, project, name, s, n, imageId, containerOf, inherited);
         out.containers.push({ id, name: containerNameFor(project, name, s, n), created: true });
         session.progress("Container", containerNameFor(project, name, s, n), "Recreated");
       } else {
@@ -432,6 +433,20 @@ export async function converge(
   return result;
 }
 
+/** The unnamed volumes mounted in a container (named ones of the model are mounted anyway). */
+async function anonymousVolumes(session: Session, project: Project, id: string): Promise<{ name: string; target: string }[]> {
+  const named = new Set(Object.values(project.volumes).map((v) => v.name));
+  try {
+    const info = await session.client.containerInspect(id);
+    return (info.Mounts ?? [])
+      .filter((m) => m.Type === "volume" && m.Name !== undefined && !named.has(m.Name) && /^[0-9a-f]{64}$/.test(m.Name))
+      .map((m) => ({ name: m.Name as string, target: m.Destination }));
+  } catch (e) {
+    if (isNotFound(e)) return [];
+    throw e;
+  }
+}
+
 function containerNameFor(project: Project, name: string, s: Service, n: number): string {
   return s.container_name ?? `${project.name}-${name}-${n}`;
 }
@@ -444,10 +459,24 @@ async function createContainer(
   number: number,
   imageId: string | undefined,
   containerOf: (svc: string) => string | undefined,
+  inherited: { name: string; target: string }[] = [],
 ): Promise<string> {
   const spec: Parameters<typeof createBody>[3] = { number, containerOf };
   if (imageId) spec.imageId = imageId;
   const body = createBody(project, name, s, spec);
+  // Anonymous volumes of the replaced container keep their data, as Compose does.
+  const taken = new Set([
+    ...(body.HostConfig?.Mounts ?? []).map((m) => m.Target),
+    ...(body.HostConfig?.Binds ?? []).map((b) => b.split(":")[1]),
+  ]);
+  for (const v of inherited) {
+    if (taken.has(v.target)) continue;
+    body.HostConfig = {
+      ...body.HostConfig,
+      Mounts: [...(body.HostConfig?.Mounts ?? []), { Type: "volume", Source: v.name, Target: v.target }],
+    };
+    if (body.Volumes) delete body.Volumes[v.target];
+  }
   const cname = containerNameFor(project, name, s, number);
   const opts: { name: string; platform?: string } = { name: cname };
   if (s.platform) opts.platform = s.platform;
