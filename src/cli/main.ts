@@ -143,7 +143,7 @@ export async function main(argv: readonly string[], io: MainIo = {}): Promise<nu
     while (cmd.subcommands) {
       const first = args[0];
       if (first === undefined || first === "--help" || first === "-h") {
-        await cli.write(helpText(cmd, path));
+        await cli.write(helpText(cmd, path, out.isTTY && out.columns ? out.columns : 80));
         return 0;
       }
       if (first.startsWith("-")) {
@@ -163,7 +163,7 @@ export async function main(argv: readonly string[], io: MainIo = {}): Promise<nu
     }
     const parsed = parseFlags(args, cmd.flags ?? [], { stopAtFirstPositional: cmd.stopAtFirstPositional ?? false });
     if (parsed.help) {
-      await cli.write(helpText(cmd, path));
+      await cli.write(helpText(cmd, path, out.isTTY && out.columns ? out.columns : 80));
       return 0;
     }
     checkArgs(cmd, path, parsed.args);
