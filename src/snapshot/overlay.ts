@@ -65,6 +65,8 @@ export class OverlaySnapshotter {
   readonly root: string;
   #db: Db;
   #host: Host;
+  /** Ids handed out to creations still under way: concurrent creations must not share one. */
+  #reserved = new Set<number>();
 
   constructor(root: string, db: Db, host: Host) {
     this.root = root;
@@ -131,7 +133,24 @@ export class OverlaySnapshotter {
       if (p.kind !== "committed") throw failedPrecondition(`Parent snapshot "${parent}" is not committed`);
     }
     if (this.#row(key)) throw alreadyExists(`Snapshot "${key}" already exists`);
-    const id = (this.#db.get<{ m: number | null }>("SELECT MAX(id) AS m FROM snapshots")?.m ?? 0) + 1;
+    // The id is taken synchronously and held until the row exists, so that concurrent
+    // creations (docker compose creating several containers at once) get distinct directories.
+    const id = Math.max(this.#db.get<{ m: number | null }>("SELECT MAX(id) AS m FROM snapshots")?.m ?? 0, ...this.#reserved) + 1;
+    this.#reserved.add(id);
+    try {
+      return await this.#createWithId(id, kind, key, parent, labels);
+    } finally {
+      this.#reserved.delete(id);
+    }
+  }
+
+  async #createWithId(
+    id: number,
+    kind: SnapshotKind,
+    key: string,
+    parent: string | undefined,
+    labels: Record<string, string>,
+  ): Promise<SnapshotInfo> {
     const dir = join(this.root, String(id));
     await rm(dir, { recursive: true, force: true });
     await mkdir(join(dir, "fs"), { recursive: true, mode: 0o755 });
