@@ -15,7 +15,7 @@ import { NetworkService } from "../network/mod.ts";
 import { ContainerRuntime, defaultOciRuntime } from "../runtime/mod.ts";
 import { chainIds } from "../snapshot/mod.ts";
 import type { Digest } from "../base/mod.ts";
-import { Builder } from "../build/mod.ts";
+import { Builder, serviceNetwork } from "../build/mod.ts";
 
 /**
  * The composition root: opens the data root, wires the stores and services, restores state
@@ -110,6 +110,7 @@ export class Daemon {
     this.images.users = (id) => this.containers.imageUsers(id);
     const buildRoot = { root: join(root, "build"), cacheMountRoot: join(root, "build-cache"), runRoot: join(config.execRoot, "build") };
     this.builder = new Builder({ db, host, log, content: this.content, snapshots: this.snapshots, images: this.images, runtime, ...buildRoot });
+    this.builder.network = serviceNetwork(this.networks);
     this.startHooks.push(() => this.builder.init());
     this.containerSnapshots = () =>
       new Set(cstore.list().flatMap((c) => [c.berth.snapshotKey, ...(c.berth.topChainId ? [c.berth.topChainId] : [])]));
