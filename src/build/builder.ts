@@ -1252,8 +1252,10 @@ class Job {
     const cfg = parent.config.config ?? {};
     const shell = cfg.Shell?.length ? cfg.Shell : DEFAULT_SHELL;
     if (inst.security && inst.security !== "sandbox") throw invalidArgument(`RUN --security=${inst.security} is not allowed`);
+    if (inst.network !== undefined && !["default", "none", "host"].includes(inst.network)) {
+      throw invalidArgument(`unsupported network mode "${inst.network}" for RUN --network (default, none or host)`);
+    }
     const network = inst.network ?? this.#o.networkMode ?? "default";
-    if (!["default", "none", "host", "bridge", ""].includes(network)) throw invalidArgument(`unsupported network mode "${network}"`);
     // Build arguments RUN sees (declared with ARG, or the predefined proxies), not overriding ENV.
     const env = [...(cfg.Env ?? [])];
     if (getEnv(env, "PATH") === undefined) env.unshift(`PATH=${DEFAULT_PATH_ENV}`);

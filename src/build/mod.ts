@@ -30,4 +30,4 @@ export {
 } from "./instructions.ts";
 export { type EnvLookup, type LexOptions, ShellLex } from "./lex.ts";
 export { DockerfileError, dumpNode, type Heredoc, type Node, type ParseResult, parseDockerfile } from "./parser.ts";
-export { type BuildNetwork, hostNetwork, type NetworkAttachment } from "./run.ts";
+export { type BuildNetwork, hostNetwork, type NetworkAttachment, serviceNetwork } from "./run.ts";

@@ -16,6 +16,7 @@ import { dirname, join, posix } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { BerthError, type Host, internal, type Logger, messageOf } from "../base/mod.ts";
 import { type ContainerRuntime, generateSpec, type MountInput, type NamespaceMode, resolveInRoot } from "../runtime/mod.ts";
+import type { NetworkService } from "../network/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
 
 /** Networking of one RUN container. */
@@ -59,6 +60,39 @@ export function hostNetwork(): BuildNetwork {
       }
       const hosts = `${hostFile("/etc/hosts", LOCALHOST).trimEnd()}\n`;
       return { namespace: "host", hosts, resolvConf: hostFile("/etc/resolv.conf", ""), release: async () => {} };
+    },
+  };
+}
+
+/**
+ * RUN networking through the daemon's network service, as `docker run` gets it: "default"
+ * is the predefined bridge (NAT to the outside, the host's resolvers), "host" the host's
+ * namespace, "none" loopback only, another name a user-defined network. The step's container
+ * is registered for the duration of the RUN and unregistered after.
+ */
+export function serviceNetwork(net: NetworkService): BuildNetwork {
+  const host = hostNetwork();
+  return {
+    attach: async (id, mode) => {
+      if (mode === "host") return await host.attach(id, mode);
+      const networkMode = mode === "" || mode === "default" ? "bridge" : mode;
+      const short = id.slice(0, 12);
+      let r: Awaited<ReturnType<NetworkService["attach"]>>;
+      try {
+        r = await net.attach({ id, name: `/build-${short}`, hostname: short, networkMode });
+      } catch (e) {
+        await net.unregister(id).catch(() => {});
+        throw e;
+      }
+      return {
+        namespace: r.netns,
+        hosts: `${LOCALHOST}${r.hosts.map((l) => `${l}\n`).join("")}`,
+        resolvConf: r.resolvConf,
+        release: async () => {
+          await net.detach(id).catch(() => {});
+          await net.unregister(id).catch(() => {});
+        },
+      };
     },
   };
 }
