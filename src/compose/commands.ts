@@ -199,6 +199,8 @@ const upCommand: ComposeCommand = {
     for (const x of flags.list("no-attach")) attachTo.delete(x);
     for (const svc of selected) for (const c of result.get(svc)?.containers ?? []) if (attachTo.has(svc)) printer.register(c.name);
     const followers: Promise<{ name: string; service: string; code: number }>[] = [];
+    // `halt` asks for the containers to be stopped; `stopAll` ends the following of their output.
+    const halt = new AbortController();
     const stopAll = new AbortController();
     const follow = (id: string, svc: string, since?: string) => {
       followers.push(
@@ -225,12 +227,15 @@ const upCommand: ComposeCommand = {
     const startedHere = new Set<string>();
     let interrupted = false;
     const onSigint = () => {
-      if (interrupted) return;
+      if (interrupted) {
+        stopAll.abort();
+        return;
+      }
       interrupted = true;
       ctx.err("Gracefully stopping... (press Ctrl+C again to force)\n");
-      stopAll.abort();
+      halt.abort();
     };
-    process.once("SIGINT", onSigint);
+    process.on("SIGINT", onSigint);
     try {
       await startServices(session, project, selected, containersOf, {
         onStarted: (id, svc) => {
@@ -247,17 +252,20 @@ const upCommand: ComposeCommand = {
       let exitCode = 0;
       const pending = new Set(followers.map((_, i) => i));
       const wrapped = followers.map((p, i) => p.then((r) => ({ r, i })));
-      while (pending.size > 0 && !stopAll.signal.aborted) {
-        const { r, i } = await Promise.race(wrapped.filter((_, j) => pending.has(j)));
+      const halted = new Promise<undefined>((resolve) => halt.signal.addEventListener("abort", () => resolve(undefined), { once: true }));
+      while (pending.size > 0 && !halt.signal.aborted) {
+        const next = await Promise.race([halted, ...wrapped.filter((_, j) => pending.has(j))]);
+        if (next === undefined) break;
+        const { r, i } = next;
         pending.delete(i);
         if (exitFrom !== undefined && r.service === exitFrom) exitCode = r.code;
-        if ((abortOnExit || (abortOnFailure && r.code !== 0)) && !stopAll.signal.aborted) {
+        if ((abortOnExit || (abortOnFailure && r.code !== 0)) && !halt.signal.aborted) {
           if (exitFrom === undefined) exitCode = r.code;
           ctx.err("Aborting on container exit...\n");
-          stopAll.abort();
+          halt.abort();
         }
       }
-      if (stopAll.signal.aborted) {
+      if (halt.signal.aborted) {
         const t = timeoutOf(flags);
         const running = (await projectContainers(ctx.client, project.name, { services: selected })).filter((c) => c.State === "running");
         await Promise.all(
@@ -267,6 +275,9 @@ const upCommand: ComposeCommand = {
             session.progress("Container", nameOf(c), "Stopped");
           }),
         );
+        // Let the followers print the last lines and exit statuses, then stop following.
+        await Promise.race([Promise.allSettled(followers), new Promise((r) => setTimeout(r, 2000))]);
+        stopAll.abort();
         if (exitFrom !== undefined) {
           const c = (await projectContainers(ctx.client, project.name, { services: [exitFrom] }))[0];
           if (c) exitCode = (await ctx.client.containerInspect(c.Id)).State.ExitCode;
