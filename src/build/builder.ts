@@ -22,7 +22,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod as chmodFile, chown as chownFile, lstat, mkdir, open, readdir, rm, utimes, writeFile } from "node:fs/promises";
+import { chmod as chmodFile, chown as chownFile, lstat, mkdir, open, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -320,6 +320,18 @@ export class Builder {
     await mkdir(this.#d.runRoot, { recursive: true, mode: 0o700 });
     for (const name of await readdir(this.#d.runRoot).catch(() => [] as string[])) {
       const dir = join(this.#d.runRoot, name);
+      // A RUN container outlives a killed berthd (it has its own monitor): stop it.
+      const rec = await readFile(join(dir, "runtime.json"), "utf8").catch(() => "");
+      let id = "";
+      try {
+        id = rec ? ((JSON.parse(rec) as { id?: string }).id ?? "") : "";
+      } catch {
+        // A torn record: nothing to stop.
+      }
+      if (id) {
+        await this.#d.runtime.restore(id, dir).catch(() => {});
+        await this.#d.runtime.delete(id, { force: true }).catch(() => {});
+      }
       await this.#d.host.unmount(join(dir, "rootfs"), { lazy: true }).catch(() => {});
       await rm(dir, { recursive: true, force: true }).catch(() => {});
     }

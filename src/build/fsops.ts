@@ -110,8 +110,11 @@ export async function resolveSources(tree: SourceTree, src: string): Promise<Sou
     current = next;
   }
   const out: SourceMatch[] = [];
+  const seen = new Set<string>();
   for (const c of current) {
-    if (ignored(c.rel)) continue;
+    // Two globbed paths can reach one file through a symlink: copy it once.
+    if (ignored(c.rel) || seen.has(c.rel)) continue;
+    seen.add(c.rel);
     const st = await lstat(c.host).catch(() => undefined);
     if (st) out.push({ rel: c.rel, host: c.host, stat: st });
   }
