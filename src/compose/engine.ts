@@ -314,31 +314,25 @@ export async function ensureImages(
       const image = serviceImage(project, name, s);
       const policy = options.pull ?? s.pull_policy ?? "missing";
       let id = await imageId(session.client, image);
-      if (s.build && !options.noBuild && (options.build || policy === "build" || id === undefined)) {
+      const build = s.build !== undefined && !options.noBuild && (options.build || policy === "build" || id === undefined);
+      // Services that can be built are pulled only when asked to always pull.
+      const pull =
+        !build && (policy === "always" || (id === undefined && policy !== "never" && (s.build === undefined || options.noBuild)));
+      if (build) {
         if (!options.builder) throw new ComposeError(`service "${name}" needs its image built, and building is not available`);
-        id = await options.builder(name);
-        if (id === undefined) id = await imageId(session.client, image);
-      } else if (
-        policy === "always" ||
-        ((policy === "missing" || policy === "if_not_present" || policy.startsWith("every") || policy === "daily" || policy === "weekly") &&
-          id === undefined)
-      ) {
-        if (s.build && id !== undefined && policy !== "always") {
-          // Present already.
-        } else if (!s.build || policy === "always") {
-          let p = pulled.get(image);
-          if (!p) {
-            p = pullImage(session, name, image);
-            pulled.set(image, p);
-          }
-          try {
-            await p;
-          } catch (e) {
-            if (s.build && policy !== "always") throw e;
-            throw e instanceof ComposeError ? e : new ComposeError(`${name} Error: ${messageOf(e)}`);
-          }
-          id = await imageId(session.client, image);
+        id = (await options.builder(name)) ?? (await imageId(session.client, image));
+      } else if (pull) {
+        let p = pulled.get(image);
+        if (!p) {
+          p = pullImage(session, name, image);
+          pulled.set(image, p);
         }
+        try {
+          await p;
+        } catch (e) {
+          throw e instanceof ComposeError ? e : new ComposeError(`${name} Error: ${messageOf(e)}`);
+        }
+        id = await imageId(session.client, image);
       } else if (policy === "never" && id === undefined) {
         throw new ComposeError(`service "${name}": image ${image} is not present and the pull policy is "never"`);
       }
