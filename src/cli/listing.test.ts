@@ -6,6 +6,7 @@ import { CONTAINER_HEADERS, ContainerRow, containerFormat, displayablePorts } fr
 import { ellipsis, goQuote } from "./display.ts";
 import { indentJson, compactJson } from "./inspect.ts";
 import { formatList } from "./listing.ts";
+import { SearchRow } from "./cmd_search.ts";
 
 const now = Math.floor(Date.now() / 1000);
 
@@ -170,5 +171,26 @@ describe("text helpers", () => {
       '[\n    {\n        "a": 1,\n        "b": [],\n        "c": {},\n        "d": [\n            1,\n            2\n        ],\n        "e": "x\\"y, z"\n    }\n]',
     );
     assert.equal(compactJson('[ {"a" : 1 , "s": "a b"} ]'), '[{"a":1,"s":"a b"}]');
+  });
+});
+
+describe("search table", () => {
+  test("docker's golden layout; booleans as [OK] in tables and true/false in JSON", () => {
+    const results = [
+      { name: "result1", description: "Official build", star_count: 5000, is_official: true },
+      { name: "result2", description: "Not official", star_count: 5, is_official: false },
+    ];
+    const headers = { Name: "NAME", Description: "DESCRIPTION", StarCount: "STARS", IsOfficial: "OFFICIAL" };
+    const table = formatList(
+      "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}",
+      results.map((r) => new SearchRow(r, true, false)),
+      headers,
+    );
+    assert.equal(
+      table,
+      "NAME      DESCRIPTION      STARS     OFFICIAL\nresult1   Official build   5000      [OK]\nresult2   Not official     5         \n",
+    );
+    const json = formatList("json", [new SearchRow(results[0] as (typeof results)[0], true, true)], headers);
+    assert.equal(json, '{"Description":"Official build","IsAutomated":"false","IsOfficial":"true","Name":"result1","StarCount":"5000"}\n');
   });
 });

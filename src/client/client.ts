@@ -42,6 +42,7 @@ import type {
   PruneReport,
   Resources,
   RestartPolicy,
+  SearchResult,
   StatsSample,
   SystemInfo,
   VersionInfo,
@@ -388,6 +389,15 @@ export class EngineClient {
       o.headers = { "Content-Type": "application/x-tar" };
     }
     return await this.#progress(o);
+  }
+
+  /** GET /images/search */
+  imageSearch(term: string, options: { limit?: number; filters?: Filters; registryAuth?: string } = {}): Promise<SearchResult[]> {
+    return this.#json({
+      path: "/images/search",
+      query: { term, limit: options.limit || undefined, filters: filtersQuery(options.filters) },
+      headers: authHeader(options.registryAuth),
+    });
   }
 
   /** POST /images/prune */

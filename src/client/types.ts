@@ -170,6 +170,15 @@ export interface HistoryEntry {
   Comment: string;
 }
 
+/** One result of GET /images/search. */
+export interface SearchResult {
+  name: string;
+  description: string;
+  star_count: number;
+  is_official: boolean;
+  is_automated?: boolean;
+}
+
 /** One entry of DELETE /images/{name} and of the image prune report. */
 export interface ImageDeleteItem {
   Untagged?: string;
