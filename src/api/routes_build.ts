@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { BerthError, invalidArgument, kindOf, messageOf } from "../base/mod.ts";
 import { type BuildRegistryAuth, BuildStepError } from "../build/mod.ts";
+import type { ResourceOptions } from "../runtime/mod.ts";
 import type { Daemon } from "../daemon/mod.ts";
 import { JsonStream, qBool, qFilters, qInt, type Router, sendJson } from "./http.ts";
 
@@ -72,8 +73,31 @@ export function buildRoutes(router: Router, d: Daemon): void {
     const secrets: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(secretsRaw)) secrets[k] = Buffer.from(v ?? "", "base64");
     const auths = registryConfig(req);
+    const resources: ResourceOptions = {};
+    const num = (k: string) => {
+      const v = qInt(query, k);
+      return v !== undefined && v !== 0 ? v : undefined;
+    };
+    const memory = num("memory");
+    const memorySwap = num("memswap");
+    const cpuShares = num("cpushares");
+    const cpuPeriod = num("cpuperiod");
+    const cpuQuota = num("cpuquota");
+    if (memory !== undefined) resources.memory = memory;
+    if (memorySwap !== undefined) resources.memorySwap = memorySwap;
+    if (cpuShares !== undefined) resources.cpuShares = cpuShares;
+    if (cpuPeriod !== undefined) resources.cpuPeriod = cpuPeriod;
+    if (cpuQuota !== undefined) resources.cpuQuota = cpuQuota;
+    if (query.get("cpusetcpus")) resources.cpusetCpus = query.get("cpusetcpus") ?? "";
+    if (query.get("cpusetmems")) resources.cpusetMems = query.get("cpusetmems") ?? "";
+    const ulimits = (jsonParam<{ Name: string; Soft: number; Hard: number }[]>(query, "ulimits") ?? []).map((u) => ({
+      name: String(u.Name),
+      soft: Number(u.Soft),
+      hard: Number(u.Hard),
+    }));
     const ac = new AbortController();
-    req.socket.on("close", () => ac.abort());
+    const onClose = () => ac.abort();
+    req.socket.on("close", onClose);
     const out = new JsonStream(res);
     const quiet = qBool(query, "q");
     let buffered: Record<string, unknown>[] = [];
@@ -96,6 +120,9 @@ export function buildRoutes(router: Router, d: Daemon): void {
           .flatMap((x) => x.split(","))
           .filter(Boolean),
         secrets,
+        resources,
+        shmSize: num("shmsize"),
+        ulimits,
         auth: (registry) => auths.get(registry),
         progress: (m) => {
           // Quiet: only the result goes out; the rest is shown if the build fails.
@@ -123,6 +150,8 @@ export function buildRoutes(router: Router, d: Daemon): void {
       }
       // Drain what the client still sends so that it reads our answer.
       req.resume();
+    } finally {
+      req.socket.off("close", onClose);
     }
     out.end();
   });

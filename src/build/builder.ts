@@ -59,7 +59,15 @@ import {
   referenceString,
   withDefaultTag,
 } from "../oci/mod.ts";
-import { type ContainerRuntime, DEFAULT_PATH_ENV, readFileInRoot, resolveInRoot, resolveUserFrom } from "../runtime/mod.ts";
+import {
+  type ContainerRuntime,
+  DEFAULT_PATH_ENV,
+  type ResourceOptions,
+  type Ulimit,
+  readFileInRoot,
+  resolveInRoot,
+  resolveUserFrom,
+} from "../runtime/mod.ts";
 import { DIFF_LABEL, type OverlaySnapshotter, SIZE_LABEL } from "../snapshot/mod.ts";
 import { BuildCache, type BuildState } from "./cache.ts";
 import { applyMeta, DEFAULT_SHELL, expandInstruction, getEnv, type MetaState } from "./config.ts";
@@ -147,6 +155,11 @@ export interface BuildOptions {
   networkMode?: string | undefined;
   platform?: string | undefined;
   extraHosts?: string[];
+  /** Limits of RUN containers (`--memory`, `--cpu-shares`, ...), as for `docker run`. */
+  resources?: ResourceOptions;
+  /** /dev/shm size of RUN containers in bytes. */
+  shmSize?: number | undefined;
+  ulimits?: Ulimit[];
   /** `--secret` contents by id (berth's `secrets` query parameter). */
   secrets?: Record<string, Buffer>;
   /** Credentials by registry host, for pulls. */
@@ -1408,6 +1421,9 @@ class Job {
               },
               onOutput: (text) => this.#out.stream(text),
               signal: this.#o.signal,
+              resources: this.#o.resources,
+              shmSize: this.#o.shmSize,
+              ulimits: this.#o.ulimits,
             });
             if (code !== 0) {
               throw new BuildStepError(`The command '${args.join(" ")}' returned a non-zero code: ${code}`, code);

@@ -15,7 +15,15 @@ import { readFileSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { BerthError, type Host, internal, type Logger, messageOf } from "../base/mod.ts";
-import { type ContainerRuntime, generateSpec, type MountInput, type NamespaceMode, resolveInRoot } from "../runtime/mod.ts";
+import {
+  type ContainerRuntime,
+  generateSpec,
+  type MountInput,
+  type NamespaceMode,
+  type ResourceOptions,
+  resolveInRoot,
+  type Ulimit,
+} from "../runtime/mod.ts";
 import type { NetworkService } from "../network/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
 
@@ -116,6 +124,9 @@ export interface RunSpec {
   onStart(containerId: string): void;
   onOutput(text: string): void;
   signal?: AbortSignal | undefined;
+  resources?: ResourceOptions | undefined;
+  shmSize?: number | undefined;
+  ulimits?: Ulimit[] | undefined;
 }
 
 /** Runs RUN containers. */
@@ -188,6 +199,9 @@ export class StepRunner {
         mounts: mounts.map((m) => m.input),
         cgroupsPath: `/berth/${id}`,
       };
+      if (spec.resources) input.resources = spec.resources;
+      if (spec.shmSize) input.shmSize = spec.shmSize;
+      if (spec.ulimits?.length) input.ulimits = spec.ulimits;
       const generated = await generateSpec(input);
       if (spec.signal?.aborted) throw new BerthError("Canceled", "The build was canceled");
       spec.onStart(id);
