@@ -32,6 +32,29 @@ async function storeCredentials(cli: Cli, creds: Credentials): Promise<void> {
   }
 }
 
+/** Asks for what is missing of a username and password on the terminal (docker's PromptUserForCredentials). */
+export async function promptCredentials(
+  cli: Cli,
+  given: { user: string; password: string; defaultUser: string },
+): Promise<{ user: string; password: string }> {
+  let user = given.user.trim();
+  let password = given.password;
+  if ((!user || !password) && !cli.in.isTTY) throw new StatusError(1, "Error: Cannot perform an interactive login from a non TTY device");
+  if (!user) {
+    const def = given.defaultUser.trim();
+    user = await ask(cli, def ? `Username (${def}): ` : "Username: ");
+    if (!user) user = def;
+    if (!user) throw new StatusError(1, "Error: Non-null Username Required");
+  }
+  password = password.trim();
+  if (!password) {
+    password = await ask(cli, "Password: ", { secret: true });
+    await cli.println();
+    if (!password) throw new StatusError(1, "Error: Password Required");
+  }
+  return { user, password };
+}
+
 /** Logs in as `docker login` does; prints the daemon's status ("Login Succeeded"). */
 export async function runLogin(cli: Cli, opts: LoginOptions): Promise<void> {
   let password = opts.password;
@@ -66,20 +89,9 @@ export async function runLogin(cli: Cli, opts: LoginOptions): Promise<void> {
       }
     }
   }
-  let user = opts.user.trim();
-  if ((!user || !password) && !cli.in.isTTY) throw new StatusError(1, "Error: Cannot perform an interactive login from a non TTY device");
-  if (!user) {
-    const def = stored.username?.trim() ?? "";
-    user = await ask(cli, def ? `Username (${def}): ` : "Username: ");
-    if (!user) user = def;
-    if (!user) throw new StatusError(1, "Error: Non-null Username Required");
-  }
-  password = password.trim();
-  if (!password) {
-    password = await ask(cli, "Password: ", { secret: true });
-    await cli.println();
-    if (!password) throw new StatusError(1, "Error: Password Required");
-  }
+  const asked = await promptCredentials(cli, { user: opts.user, password, defaultUser: stored.username ?? "" });
+  const user = asked.user;
+  password = asked.password;
   const r = await cli.client.auth({ username: user, password, serveraddress: serverAddress });
   const creds: Credentials = { serverAddress, username: user };
   if (r.IdentityToken) creds.identityToken = r.IdentityToken;

@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { invalidArgument } from "../base/mod.ts";
 import { type Reference, familiarString, parseReference, referenceString } from "../oci/mod.ts";
-import { registryAuthForImage } from "./auth.ts";
+import { registryAuthForImage, withLoginRetry } from "./auth.ts";
 import type { Cli, OutStream } from "./cli.ts";
 import type { Command } from "./command.ts";
 import { displayJsonMessages } from "./jsonmessage.ts";
@@ -37,7 +37,7 @@ export async function runPull(cli: Cli, opts: PullOptions): Promise<void> {
   const options: { all?: boolean; platform?: string; registryAuth?: string } = { registryAuth };
   if (opts.all) options.all = true;
   if (opts.platform) options.platform = opts.platform;
-  const progress = await cli.client.imagePull(familiarString(ref), options);
+  const progress = await withLoginRetry(cli, opts.remote, "pull", options, (o) => cli.client.imagePull(familiarString(ref), o));
   await displayJsonMessages(progress, opts.quiet ? discardOut() : cli.out);
   await cli.println(referenceString(ref));
 }

@@ -1,6 +1,6 @@
 import { invalidArgument } from "../base/mod.ts";
 import { type Reference, familiarString, parseReference, referenceString } from "../oci/mod.ts";
-import { registryAuthForImage } from "./auth.ts";
+import { registryAuthForImage, withLoginRetry } from "./auth.ts";
 import type { Cli } from "./cli.ts";
 import { discardOut } from "./cmd_pull.ts";
 import type { Command } from "./command.ts";
@@ -32,7 +32,7 @@ export async function runPush(cli: Cli, opts: PushOptions): Promise<void> {
   const options: { all?: boolean; platform?: string; registryAuth?: string } = { registryAuth };
   if (opts.all) options.all = true;
   if (opts.platform) options.platform = opts.platform;
-  const progress = await cli.client.imagePush(familiarString(ref), options);
+  const progress = await withLoginRetry(cli, opts.remote, "push", options, (o) => cli.client.imagePush(familiarString(ref), o));
   await displayJsonMessages(progress, opts.quiet ? discardOut() : cli.out);
   if (opts.quiet) await cli.println(referenceString(ref));
 }
