@@ -4,7 +4,34 @@ import { networkGroup } from "./cmd_network.ts";
 import { searchCommand } from "./cmd_search.ts";
 import { systemPruneCommand } from "./cmd_system_prune.ts";
 import { volumeGroup } from "./cmd_volume.ts";
+import { StatusError } from "./cli.ts";
 import type { Command } from "./command.ts";
+import { filterFlag, parseFilters } from "./opts.ts";
+import { confirm } from "./prompt.ts";
+import { humanSize } from "./units.ts";
+
+const builderPruneCommand: Command = {
+  name: "prune",
+  usage: "[OPTIONS]",
+  short: "Remove build cache",
+  args: "none",
+  flags: [
+    { long: "all", short: "a", kind: "bool", help: "Remove all unused build cache, not just dangling ones" },
+    filterFlag('Provide filter values (e.g. "until=24h")', null),
+    { long: "force", short: "f", kind: "bool", help: "Do not prompt for confirmation" },
+    { long: "keep-storage", kind: "bytes", help: "Amount of disk space to keep for cache" },
+  ],
+  async run(cli, { flags }) {
+    const warning = flags.bool("all")
+      ? "WARNING! This will remove all build cache.\nAre you sure you want to continue?"
+      : "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?";
+    if (!flags.bool("force") && !(await confirm(cli, warning))) throw new StatusError(1, "");
+    const r = await cli.client.buildPrune({ all: flags.bool("all"), filters: parseFilters(flags.list("filter")) });
+    if ((r.CachesDeleted ?? []).length) await cli.println(`Deleted build cache objects:\n${(r.CachesDeleted ?? []).join("\n")}\n`);
+    await cli.println(`Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0)}`);
+    return 0;
+  },
+};
 
 /** Extra subcommands of existing groups, by group name. */
 export const EXTRA_GROUPS: Record<string, Command[]> = {
@@ -18,5 +45,5 @@ export const EXTRA_TOP_LEVEL: Command[] = [
   searchCommand,
   networkGroup,
   volumeGroup,
-  { name: "builder", usage: "COMMAND", short: "Manage builds", subcommands: [{ ...buildCommand }] },
+  { name: "builder", usage: "COMMAND", short: "Manage builds", subcommands: [{ ...buildCommand }, builderPruneCommand] },
 ];
