@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { FakeEngine } from "./_fake_engine.ts";
 import { runCompose } from "./cli.ts";
 
@@ -73,6 +73,9 @@ describe("compose against a fake engine", () => {
     engine.volumes.clear();
     engine.started.length = 0;
     engine.calls.length = 0;
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("up -d creates the network, volume and containers with labels, in dependency order", async () => {
