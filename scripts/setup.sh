@@ -9,7 +9,7 @@ NODE_DIR=/opt/berth/node
 log() { echo "setup: $*" >&2; }
 
 # 1. System packages.
-pkgs=(runc conmon containernetworking-plugins iptables catatonit tini busybox-static attr uidmap curl skopeo umoci docker-registry debootstrap jq python3)
+pkgs=(runc conmon containernetworking-plugins iptables catatonit tini busybox-static attr uidmap curl skopeo umoci docker-registry debootstrap jq python3 docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -37,7 +37,8 @@ log "node $($NODE --version)"
 
 # 3. npm dependencies.
 if [ ! -d "$here/node_modules/tar-stream" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+  # npm install, not npm ci: npm 11's ci rejects lock files that leave out other platforms' optional packages.
+  (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
 fi
 
 # Plain-JS build for fast starts (the launchers fall back to the sources when it is stale).
