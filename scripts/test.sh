@@ -63,13 +63,13 @@ if [[ $what == all || $what == integration ]]; then
 fi
 
 if [[ $what == all || $what == acceptance ]]; then
-  scen=${BERTH_ACCEPTANCE:-'^(01|02|04|06|07|08|09|10|11|13|14|15|16|18)-'}
+  scen=${BERTH_ACCEPTANCE:-'^(01|02|04|06|07|08|09|10|11|13|14|15|16|18|23)-'}
   for client in docker berth; do
     out=$(mktemp)
     if [ $client = docker ]; then
-      DOCKER_HOST=unix://$SOCK D=docker bash "$shared/acceptance/run.sh" "" "$scen" | tee "$out"
+      DOCKER_HOST=unix://$SOCK D=docker COMPOSE=docker-compose bash "$shared/acceptance/run.sh" "" "$scen" | tee "$out"
     else
-      DOCKER_HOST=unix://$SOCK D=berth bash "$shared/acceptance/run.sh" "" "$scen" | tee "$out"
+      DOCKER_HOST=unix://$SOCK D=berth COMPOSE="berth compose" bash "$shared/acceptance/run.sh" "" "$scen" | tee "$out"
     fi
     if grep -q '^FAIL' "$out" || ! grep -q ' passed, 0 failed' "$out"; then
       failed=$((failed + 1)); failures+=("acceptance($client)")
