@@ -20,6 +20,7 @@
  * compressed into the content store, and the snapshot is committed under the chain ID. A step
  * that changes no file adds an `empty_layer` history entry only.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { chmod as chmodFile, chown as chownFile, lstat, mkdir, open, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
@@ -511,6 +512,49 @@ export class Builder {
   }
 }
 
+/**
+ * Keeps the stream readable while stages run in parallel: the output of the earliest unfinished
+ * stage goes out live, later stages' output is held and sent when their turn comes (the order
+ * the classic builder would have printed), everything at once if the build fails.
+ */
+class Sequencer {
+  #emit: BuildProgress;
+  #order: number[] = [];
+  #pos = 0;
+  #held = new Map<number, Record<string, unknown>[]>();
+  #done = new Set<number>();
+  constructor(emit: BuildProgress) {
+    this.#emit = emit;
+  }
+  setOrder(order: number[]): void {
+    this.#order = order;
+  }
+  write(stage: number | undefined, msg: Record<string, unknown>): void {
+    if (stage === undefined || this.#pos >= this.#order.length || this.#order[this.#pos] === stage) {
+      this.#emit(msg);
+      return;
+    }
+    const list = this.#held.get(stage) ?? [];
+    list.push(msg);
+    this.#held.set(stage, list);
+  }
+  finish(stage: number): void {
+    this.#done.add(stage);
+    while (this.#pos < this.#order.length && this.#done.has(this.#order[this.#pos] ?? -1)) {
+      this.#pos++;
+      this.#flush(this.#order[this.#pos]);
+    }
+  }
+  flushAll(): void {
+    for (; this.#pos < this.#order.length; this.#pos++) this.#flush(this.#order[this.#pos]);
+  }
+  #flush(stage: number | undefined): void {
+    if (stage === undefined) return;
+    for (const m of this.#held.get(stage) ?? []) this.#emit(m);
+    this.#held.delete(stage);
+  }
+}
+
 /** A source of files for COPY --from / RUN --mount from=: a stage, an image or the context. */
 interface Mounted {
   dir: string;
@@ -548,11 +592,14 @@ class Job {
   #epoch: number | undefined;
   #images = new Map<string, Promise<State>>();
   #secretsDir: string;
+  #seq: Sequencer;
+  #current = new AsyncLocalStorage<number>();
 
   constructor(b: Builder, d: BuilderDeps, out: Output, o: BuildOptions, work: string) {
     this.#b = b;
     this.#d = d;
-    this.#out = out;
+    this.#seq = new Sequencer((m) => out.send(m));
+    this.#out = new Output((m) => this.#seq.write(this.#current.getStore(), m), out.quiet);
     this.#o = o;
     this.#work = work;
     this.#contextDir = join(work, "context");
@@ -643,9 +690,16 @@ class Job {
       for (let j = 0; j < s.instructions.length; j++) this.#stepNo.set(`${i}:${j}`, ++n);
     }
     this.#total = n;
+    this.#seq.setOrder(order);
     // Start every needed stage now; each waits for what it uses.
     for (const i of order) void this.#stage(i).catch(() => {});
-    const final = await this.#stage(targetIndex);
+    let final: State;
+    try {
+      final = await this.#stage(targetIndex);
+    } catch (e) {
+      this.#seq.flushAll();
+      throw e;
+    }
     const unused = Object.keys(this.#buildArgs).filter(
       (k) => !this.#usedArgs.has(k) && !PROXY_ARGS.includes(k) && k !== "SOURCE_DATE_EPOCH",
     );
@@ -763,7 +817,7 @@ class Job {
   #stage(i: number): Promise<State> {
     let p = this.#stages.get(i);
     if (!p) {
-      p = this.#runStage(i);
+      p = this.#current.run(i, () => this.#runStage(i)).finally(() => this.#seq.finish(i));
       this.#stages.set(i, p);
     }
     return p;
@@ -864,7 +918,8 @@ class Job {
         throw invalidArgument(`invalid reference format: ${messageOf(e)}`);
       }
       const auth = this.#o.auth?.(ref.domain);
-      const opts: Parameters<BuilderImages["pull"]>[1] = { platform, auth, progress: (m) => this.#out.send(m) };
+      const stage = this.#current.getStore();
+      const opts: Parameters<BuilderImages["pull"]>[1] = { platform, auth, progress: (m) => this.#seq.write(stage, m) };
       if (this.#o.signal) opts.signal = this.#o.signal;
       await this.#d.images.pull(referenceString(withDefaultTag(ref)), opts);
       img = store.resolve(name);
@@ -1402,6 +1457,9 @@ class Job {
         key,
         async () => {
           let containerId = "";
+          // Output arrives on native socket callbacks that carry no async context: bind the stage.
+          const stage = this.#current.getStore();
+          const say = (text: string) => this.#seq.write(stage, { stream: text });
           const layer = await this.#layer(parent, async (snapKey) => {
             const code = await this.#b.runner.run({
               snapshotKey: snapKey,
@@ -1417,9 +1475,9 @@ class Job {
               }),
               onStart: (id) => {
                 containerId = id;
-                this.#out.stream(` ---> Running in ${short(id)}\n`);
+                say(` ---> Running in ${short(id)}\n`);
               },
-              onOutput: (text) => this.#out.stream(text),
+              onOutput: say,
               signal: this.#o.signal,
               resources: this.#o.resources,
               shmSize: this.#o.shmSize,
@@ -1429,7 +1487,7 @@ class Job {
               throw new BuildStepError(`The command '${args.join(" ")}' returned a non-zero code: ${code}`, code);
             }
           });
-          if (containerId) this.#out.stream(`Removing intermediate container ${short(containerId)}\n`);
+          if (containerId) say(`Removing intermediate container ${short(containerId)}\n`);
           return this.#next(parent, () => {}, { created_by: createdBy, ...(layer ? {} : { empty_layer: true }) }, layer);
         },
         `RUN ${createdBy}`.slice(0, 200),

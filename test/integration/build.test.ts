@@ -361,6 +361,34 @@ test("ONBUILD triggers run in the child build; ADD from a URL with --checksum", 
   }
 });
 
+test("independent stages run once each, identical steps once, output in stage order", { skip }, () => {
+  const c = context("parallel", {
+    Dockerfile: [
+      "FROM busybox AS a",
+      "RUN echo a-out && sleep 1 && echo a > /a",
+      "FROM busybox AS b",
+      "RUN echo b-out && sleep 1 && echo b > /b",
+      "FROM busybox AS c",
+      "RUN echo same-work > /same",
+      "FROM busybox AS d",
+      "RUN echo same-work > /same",
+      "FROM busybox",
+      "COPY --from=a /a /a",
+      "COPY --from=b /b /b",
+      "COPY --from=c /same /c",
+      "COPY --from=d /same /d",
+      "",
+    ].join("\n"),
+  });
+  const r = build(c, "--no-cache", "-t", "bt-parallel");
+  assert.equal(r.code, 0, r.err);
+  assert.equal((r.out.match(/Running in/g) ?? []).length, 3, "the two identical RUN steps ran once");
+  const at = (t: string) => r.out.indexOf(t);
+  assert.ok(at("Step 2/13") < at("a-out") && at("a-out") < at("Step 3/13"), r.out);
+  assert.ok(at("Step 4/13") < at("b-out") && at("b-out") < at("Step 5/13"), r.out);
+  assert.equal(d("run", "--rm", "bt-parallel", "cat", "/a", "/b", "/c", "/d").out, "a\nb\nsame-work\nsame-work");
+});
+
 test("the cache survives a daemon restart; builder prune empties it", { skip }, async () => {
   const c = context("restart", { Dockerfile: "FROM busybox\nRUN echo cached > /c\n" });
   const id = d("build", "-q", c).out;
