@@ -1242,10 +1242,8 @@ class Job {
                 // Local tar archives are unpacked into the destination.
                 const plain: typeof matches = [];
                 for (const m of matches) {
-                  if (m.stat.isFile() && (await isArchive(m.host))) {
-                    const target = await mkdirAllInRoot(root, dest, chown);
-                    await this.#extract(m.host, target, chown);
-                  } else plain.push(m);
+                  if (m.stat.isFile() && (await isArchive(m.host))) await this.#extract(root, m.host, dest, chown);
+                  else plain.push(m);
                 }
                 if (plain.length) await copyInto(root, tree, plain, dest, { ...opts, destIsDir: isDir, parents: inst.parents });
               } else if (matches.length) await copyInto(root, tree, matches, dest, { ...opts, destIsDir: isDir, parents: inst.parents });
@@ -1289,11 +1287,26 @@ class Job {
     return { uid, gid };
   }
 
-  async #extract(file: string, target: string, chown: { uid: number; gid: number } | undefined): Promise<void> {
+  /**
+   * Unpacks a local archive into `dest`. With `--chown`, it is unpacked aside first and copied
+   * in with the new owner, so that what `dest` already held keeps its owners.
+   */
+  async #extract(root: string, file: string, dest: string, chown: { uid: number; gid: number } | undefined): Promise<void> {
     const opts: Parameters<typeof applyLayer>[2] = { host: this.#d.host, layerName: posix.basename(file) };
     if (this.#o.signal) opts.signal = this.#o.signal;
-    await applyLayer(createReadStream(file), target, opts);
-    if (chown) await this.#d.host.run("chown", ["-R", "-h", `${chown.uid}:${chown.gid}`, "--", target]);
+    if (!chown) {
+      await applyLayer(createReadStream(file), await mkdirAllInRoot(root, dest), opts);
+      return;
+    }
+    const aside = join(this.#work, `x-${randomBytes(6).toString("hex")}`);
+    await mkdir(aside, { mode: 0o700 });
+    try {
+      await applyLayer(createReadStream(file), aside, opts);
+      const tree: SourceTree = { root: aside, keepOwners: true };
+      await copyInto(root, tree, [{ rel: "", host: aside, stat: await lstat(aside) }], dest, { chown, destIsDir: true });
+    } finally {
+      await rm(aside, { recursive: true, force: true }).catch(() => {});
+    }
   }
 
   async #download(url: string, checksum: string | undefined): Promise<{ path: string; name: string; mtime: Date; digest: string }> {
