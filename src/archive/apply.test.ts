@@ -4,7 +4,7 @@
  * the sentinel directory outside the root unchanged, and the target removed on failure.
  */
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gzipSync, zstdCompressSync } from "node:zlib";
@@ -116,6 +116,51 @@ describe("basic apply", () => {
     assert.deepEqual([f.uid, f.gid, f.mode & 0o7777], [1000, 100, 0o6755]);
     const l = lstatSync(join(root, "home/l"));
     assert.deepEqual([l.uid, l.gid], [1001, 1001]);
+  });
+
+  test("modes the umask would strip, and special bits, are exact without a chown", async () => {
+    const old = process.umask(0o027);
+    let root: string;
+    try {
+      root = await contained([
+        { name: "d/", mode: 0o777 },
+        { name: "ro/", mode: 0o555 },
+        { name: "ro/f", data: "x", mode: 0o444 },
+        { name: "tmp/", mode: 0o1777 },
+        { name: "g/", mode: 0o2775 },
+        { name: "d/f", data: "x", mode: 0o666 },
+        { name: "d/s", data: "x", mode: 0o4755 },
+        { name: "d/e", data: "", mode: 0o604 },
+        { name: "d/t", data: "", mode: 0o1644 },
+      ]);
+    } finally {
+      process.umask(old);
+    }
+    const mode = (p: string) => lstatSync(join(root, p)).mode & 0o7777;
+    assert.deepEqual(
+      ["d", "ro", "ro/f", "tmp", "g", "d/f", "d/s", "d/e", "d/t"].map(mode),
+      [0o777, 0o555, 0o444, 0o1777, 0o2775, 0o666, 0o4755, 0o604, 0o1644],
+    );
+    assert.equal(readFileSync(join(root, "ro/f"), "utf8"), "x");
+  });
+
+  test("under a setgid target, entries still get the group of the tar", { skip: needsRoot }, async () => {
+    const root = sb.root();
+    chownSync(root, 0, 4242);
+    chmodSync(root, 0o2755);
+    await apply(
+      await tarOf([
+        { name: "d/", mode: 0o755 },
+        { name: "d/f", data: "x", mode: 0o644 },
+        { name: "l", type: "symlink", linkname: "d" },
+      ]),
+      root,
+    );
+    for (const p of ["d", "d/f", "l"]) {
+      const st = lstatSync(join(root, p));
+      assert.deepEqual([p, st.uid, st.gid], [p, 0, 0]);
+    }
+    assert.equal(lstatSync(join(root, "d")).mode & 0o7777, 0o755, "no setgid inherited by a directory of the layer");
   });
 
   test("a later entry replaces an earlier one", async () => {

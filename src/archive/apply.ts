@@ -47,6 +47,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   realpathSync,
   rmSync,
@@ -116,6 +117,8 @@ const XATTR_TOTAL_MAX = 64 * 1024 * 1024;
 interface DirMeta {
   mode: number;
   mtime: number | undefined;
+  /** The mode the directory was created with (after umask); -1 when unknown. */
+  created: number;
 }
 
 /** A node Node.js cannot create: made by `mknod` at the end of the apply. */
@@ -237,6 +240,13 @@ class LayerWriter implements TarSink {
   readonly #lowers: readonly string[];
   readonly #allLowers: readonly number[];
   readonly #chown: boolean;
+  /** Owner every node created here gets without a chown; -1 when it cannot be relied on. */
+  readonly #ownUid: number;
+  readonly #ownGid: number;
+  /** The process umask: bits that creation strips from a mode and only a chmod restores. */
+  readonly #umask: number;
+  /** Whether the mode a directory gets at creation is known (an umask without owner bits). */
+  readonly #exactDirModes: boolean;
   readonly #layer: string;
   readonly #host: Host;
   readonly #log: Logger;
@@ -255,12 +265,25 @@ class LayerWriter implements TarSink {
   #xattrBytes = 0;
   #fd = -1;
   #file: TarHeader | undefined;
+  /** The open file needs an fchmod after its chown (special bits, or bits the umask stripped). */
+  #fileChmod = false;
 
-  constructor(root: string, options: { lowers: readonly string[]; chown: boolean; layer: string; host: Host; logger: Logger }) {
+  constructor(
+    root: string,
+    options: { lowers: readonly string[]; chown: boolean; layer: string; host: Host; logger: Logger; rootStat: Stats; umask: number },
+  ) {
     this.#root = root;
     this.#lowers = options.lowers;
     this.#allLowers = options.lowers.map((_, i) => i);
     this.#chown = options.chown;
+    // New nodes belong to the process's (effective = file system) uid and gid. Under a setgid
+    // directory they would take its group instead (and new directories its setgid bit): then
+    // every node gets an explicit chown. Directories made here get special bits only in finish.
+    const setgidRoot = (options.rootStat.mode & 0o2000) !== 0;
+    this.#ownUid = process.geteuid?.() ?? -1;
+    this.#ownGid = setgidRoot ? -1 : (process.getegid?.() ?? -1);
+    this.#umask = options.umask;
+    this.#exactDirModes = (options.umask & 0o700) === 0 && !setgidRoot;
     this.#layer = options.layer;
     this.#host = options.host;
     this.#log = options.logger;
@@ -294,9 +317,10 @@ class LayerWriter implements TarSink {
     this.#fd = -1;
     this.#file = undefined;
     try {
-      // chown first: it clears setuid/setgid, which the chmod then sets.
-      if (this.#chown) fchownSync(fd, h.uid, h.gid);
-      fchmodSync(fd, h.mode);
+      // chown first: it clears setuid/setgid, which the chmod then sets. The file was created
+      // with its permission bits, so most files need neither call.
+      if (this.#needsChown(h.uid, h.gid)) fchownSync(fd, h.uid, h.gid);
+      if (this.#fileChmod) fchmodSync(fd, h.mode);
       const t = clampTime(h.mtime);
       futimesSync(fd, t, t);
     } catch (e) {
@@ -355,7 +379,11 @@ class LayerWriter implements TarSink {
         this.#dir(h, parent, base, key, real);
         return;
       case "file": {
-        this.#fd = this.#create(key, real, 0o600);
+        // Created with its final permission bits (O_CREAT gives a writable descriptor even for
+        // a read-only mode); a chmod in entryEnd only when the umask strips bits or the mode
+        // has setuid, setgid or sticky bits (creation drops none of them, but chown would).
+        this.#fd = this.#create(key, real, h.mode & 0o777);
+        this.#fileChmod = (h.mode & (0o7000 | this.#umask)) !== 0;
         this.#file = h;
         this.#setXattrs(key, h.xattrs);
         return;
@@ -363,7 +391,7 @@ class LayerWriter implements TarSink {
       case "symlink": {
         if (!h.linkname) this.#fail("symlink with an empty target");
         this.#replaceable(key, real, () => symlinkSync(h.linkname, real));
-        if (this.#chown) lchownSync(real, h.uid, h.gid);
+        if (this.#needsChown(h.uid, h.gid)) lchownSync(real, h.uid, h.gid);
         const t = clampTime(h.mtime);
         lutimesSync(real, t, t);
         this.#setXattrs(key, h.xattrs);
@@ -413,21 +441,23 @@ class LayerWriter implements TarSink {
   }
 
   #dir(h: TarHeader, parent: string, base: string, key: string, real: string): void {
+    const mode = this.#dirCreateMode(h.mode);
+    let created = this.#exactDirModes ? mode : -1;
     try {
-      mkdirSync(real, 0o700);
+      mkdirSync(real, mode);
     } catch (e) {
       if (errno(e) !== "EEXIST") throw e;
       const st = lstatSync(real);
       if (!st.isDirectory()) {
         this.#remove(key, st);
-        mkdirSync(real, 0o700);
+        mkdirSync(real, mode);
         // The node this directory replaces hid a lower directory: keep it hidden.
         this.#opaqueIfLowerDir(parent, base, key);
-      }
+      } else created = this.#dirMeta.get(key)?.created ?? -1;
     }
     this.#dirs.add(key);
-    if (this.#chown) lchownSync(real, h.uid, h.gid);
-    this.#dirMeta.set(key, { mode: h.mode, mtime: clampTime(h.mtime) });
+    if (this.#needsChown(h.uid, h.gid)) lchownSync(real, h.uid, h.gid);
+    this.#dirMeta.set(key, { mode: h.mode, mtime: clampTime(h.mtime), created });
     this.#setXattrs(key, h.xattrs);
   }
 
@@ -641,18 +671,20 @@ class LayerWriter implements TarSink {
 
   /** A parent directory no layer has (what MkdirAll would make). */
   #mkdirFresh(key: string): void {
-    mkdirSync(this.#real(key), 0o755);
+    const mode = this.#dirCreateMode(0o755);
+    mkdirSync(this.#real(key), mode);
     this.#dirs.add(key);
-    this.#dirMeta.set(key, { mode: 0o755, mtime: undefined });
+    this.#dirMeta.set(key, { mode: 0o755, mtime: undefined, created: this.#exactDirModes ? mode : -1 });
   }
 
   /** A parent directory that a lower layer has: same owner, mode and mtime. */
   #mkdirCopyUp(key: string, st: Stats): void {
     const real = this.#real(key);
-    mkdirSync(real, 0o700);
-    if (this.#chown) lchownSync(real, st.uid, st.gid);
+    const mode = this.#dirCreateMode(st.mode);
+    mkdirSync(real, mode);
+    if (this.#needsChown(st.uid, st.gid)) lchownSync(real, st.uid, st.gid);
     this.#dirs.add(key);
-    this.#dirMeta.set(key, { mode: st.mode & 0o7777, mtime: st.mtimeMs / 1000 });
+    this.#dirMeta.set(key, { mode: st.mode & 0o7777, mtime: st.mtimeMs / 1000, created: this.#exactDirModes ? mode : -1 });
   }
 
   /**
@@ -697,7 +729,13 @@ class LayerWriter implements TarSink {
     await this.#makeNodes(signal);
     await this.#applyXattrs(signal);
     for (const [key, m] of this.#dirMeta) {
-      const fd = openSync(this.#real(key), O_DIR);
+      const real = this.#real(key);
+      if (m.created === m.mode) {
+        // Already the right mode: only the times, by path without following a final symlink.
+        if (m.mtime !== undefined) lutimesSync(real, m.mtime, m.mtime);
+        continue;
+      }
+      const fd = openSync(real, O_DIR);
       try {
         fchmodSync(fd, m.mode);
         if (m.mtime !== undefined) futimesSync(fd, m.mtime, m.mtime);
@@ -705,6 +743,22 @@ class LayerWriter implements TarSink {
         closeSync(fd);
       }
     }
+  }
+
+  /** Whether a node this apply created must be chown-ed to get `uid`:`gid`. */
+  #needsChown(uid: number, gid: number): boolean {
+    return this.#chown && (uid !== this.#ownUid || gid !== this.#ownGid);
+  }
+
+  /**
+   * The mode a directory is created with: its permission bits, always writable and searchable
+   * by its owner while the layer is written (without root, a read-only directory of the layer
+   * would stop its own entries); what the umask strips. `finish` sets the final mode when it
+   * differs, and special bits only there (a setgid directory would change the group of
+   * everything created in it).
+   */
+  #dirCreateMode(mode: number): number {
+    return ((mode & 0o777) | 0o700) & ~(this.#umask & 0o077);
   }
 
   async #run(cmd: string, args: string[], input: Buffer | undefined, signal: AbortSignal | undefined, strict: boolean) {
@@ -785,9 +839,11 @@ export async function applyLayer(stream: AsyncIterable<unknown>, target: string,
   const layer = options.layerName ?? target;
   const signal = options.signal;
   let root: string;
+  let rootStat: Stats;
   try {
     root = realpathSync(target);
-    if (!lstatSync(root).isDirectory()) throw invalidArgument(`Cannot unpack layer "${layer}": "${target}" is not a directory`);
+    rootStat = lstatSync(root);
+    if (!rootStat.isDirectory()) throw invalidArgument(`Cannot unpack layer "${layer}": "${target}" is not a directory`);
     if (readdirSync(root).length) throw invalidArgument(`Cannot unpack layer "${layer}": "${target}" is not empty`);
   } catch (e) {
     if (e instanceof BerthError) throw e;
@@ -800,6 +856,8 @@ export async function applyLayer(stream: AsyncIterable<unknown>, target: string,
     layer,
     host: options.host,
     logger: options.logger ?? nullLogger,
+    rootStat,
+    umask: currentUmask(),
   });
   const reader = new TarReader(writer, { maxEntries: options.maxEntries ?? DEFAULT_LIMITS.maxEntries });
   const hash = createHash("sha256");
@@ -829,6 +887,19 @@ export async function applyLayer(stream: AsyncIterable<unknown>, target: string,
     removeTree(root);
     throw layerError(e, layer, signal);
   }
+}
+
+/**
+ * The process umask, read from /proc (process.umask() can only read it by changing it, which
+ * races with other threads creating files). Unknown: every bit, so that modes are always set
+ * explicitly.
+ */
+function currentUmask(): number {
+  try {
+    const m = /^Umask:\s+([0-7]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+    if (m?.[1]) return Number.parseInt(m[1], 8) & 0o777;
+  } catch {}
+  return 0o777;
 }
 
 /**
