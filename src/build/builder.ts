@@ -794,8 +794,19 @@ class Job {
     }
     const opts: Parameters<typeof applyLayer>[2] = { host: this.#d.host, layerName: "build context" };
     if (this.#o.signal) opts.signal = this.#o.signal;
+    // The docker CLI's `-f -` rewrite of the context ends the tar right after the last file's
+    // data (no padding, no end-of-archive blocks), which dockerd accepts: complete it here.
+    const tar = comp === "gzip" || comp === "zstd" ? decompress(rest(), this.#o.signal ? { signal: this.#o.signal } : {}) : rest();
+    async function* completed(): AsyncGenerator<Buffer> {
+      let n = 0;
+      for await (const c of tar) {
+        n += c.length;
+        yield c;
+      }
+      yield Buffer.alloc(((512 - (n % 512)) % 512) + 1024);
+    }
     try {
-      await applyLayer(Readable.from(rest()), this.#contextDir, opts);
+      await applyLayer(Readable.from(completed()), this.#contextDir, opts);
     } catch (e) {
       throw invalidArgument(`Cannot read the build context: ${messageOf(e)}`, { cause: e });
     }

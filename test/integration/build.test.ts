@@ -389,6 +389,18 @@ test("independent stages run once each, identical steps once, output in stage or
   assert.equal(d("run", "--rm", "bt-parallel", "cat", "/a", "/b", "/c", "/d").out, "a\nb\nsame-work\nsame-work");
 });
 
+test("Dockerfile from stdin (-f -, whose context tar has no end marker), --compress, bare Dockerfile body", { skip }, () => {
+  const c = context("stdin", { "f.txt": "in-context\n" });
+  const df = "FROM busybox\nCOPY . /ctx/\nCMD ls -a /ctx\n";
+  const r = spawnSync("docker", ["build", "-q", "-t", "bt-stdin", "-f", "-", c], { env: envOf(), input: df, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(d("run", "--rm", "bt-stdin").out, ".\n..\nf.txt", "the injected Dockerfile and .dockerignore stay out");
+  const z = spawnSync("docker", ["build", "-q", "--compress", "-f", "-", c], { env: envOf(), input: df, encoding: "utf8" });
+  assert.equal(z.status, 0, z.stderr);
+  const bare = spawnSync("docker", ["build", "-q", "-"], { env: envOf(), input: "FROM busybox\nRUN echo bare\n", encoding: "utf8" });
+  assert.equal(bare.status, 0, bare.stderr);
+});
+
 test("the cache survives a daemon restart; builder prune empties it", { skip }, async () => {
   const c = context("restart", { Dockerfile: "FROM busybox\nRUN echo cached > /c\n" });
   const id = d("build", "-q", c).out;
