@@ -109,7 +109,16 @@ export class Daemon {
     });
     this.images.users = (id) => this.containers.imageUsers(id);
     const buildRoot = { root: join(root, "build"), cacheMountRoot: join(root, "build-cache"), runRoot: join(config.execRoot, "build") };
-    this.builder = new Builder({ db, host, log, content: this.content, snapshots: this.snapshots, images: this.images, runtime, ...buildRoot });
+    this.builder = new Builder({
+      db,
+      host,
+      log,
+      content: this.content,
+      snapshots: this.snapshots,
+      images: this.images,
+      runtime,
+      ...buildRoot,
+    });
     this.builder.network = serviceNetwork(this.networks);
     this.startHooks.push(() => this.builder.init());
     this.containerSnapshots = () =>

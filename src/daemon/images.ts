@@ -508,6 +508,8 @@ export class ImageService {
       if (Object.keys(repositories).length) await writeEntry("repositories", Buffer.from(JSON.stringify(repositories)));
       pack.finalize();
     };
+    // The consumer may be gone (a client that hung up): an error then has no reader, and must not crash berthd.
+    pack.on("error", (e) => this.#log.debug("save stream ended early", { error: (e as Error).message }));
     produce().catch((e) => pack.destroy(e as Error));
     for (const { img } of entries) this.event("save", img.id);
     return pack as unknown as Readable;
