@@ -401,6 +401,29 @@ test("Dockerfile from stdin (-f -, whose context tar has no end marker), --compr
   assert.equal(bare.status, 0, bare.stderr);
 });
 
+test("SIGKILL of berthd during a RUN: at restart the step's container, mounts and snapshots are gone", { skip }, async () => {
+  const c = context("crash", { Dockerfile: "FROM busybox\nRUN echo crash-marker-start && sleep 600\n" });
+  const child = spawn("docker", ["build", "--no-cache", c], { env: envOf(), stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  child.stdout?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  assert.ok(await waitFor(() => out.includes("crash-marker-start"), 60000), out);
+  const sleeping = () => spawnSync("pgrep", ["-f", "sleep 600"]).status === 0;
+  assert.ok(await waitFor(sleeping, 10000));
+  process.kill(daemon?.pid ?? 0, "SIGKILL");
+  daemon = undefined;
+  await new Promise((r) => child.on("close", r));
+  await start();
+  assert.ok(await waitFor(() => !sleeping(), 10000), "the RUN container was stopped");
+  const mounts = spawnSync("sh", ["-c", `grep -E ' (${root}|${exec})/(data/build|build)' /proc/mounts | wc -l`], {
+    encoding: "utf8",
+  }).stdout.trim();
+  assert.equal(mounts, "0");
+  const ok = context("after-crash", { Dockerfile: "FROM busybox\nRUN echo fine\n" });
+  assert.equal(build(ok, "-q").code, 0);
+});
+
 test("the cache survives a daemon restart; builder prune empties it", { skip }, async () => {
   const c = context("restart", { Dockerfile: "FROM busybox\nRUN echo cached > /c\n" });
   const id = d("build", "-q", c).out;
