@@ -275,6 +275,12 @@ async function main(): Promise<void> {
   if (flags.check) return await runCheck(config, flags);
 
   const log = createLogger(config.debug ? "debug" : "info");
+  // A stray stream error (a client that hung up mid-response) must not take the daemon down:
+  // log it and keep serving; the containers run on under their monitors either way.
+  process.on("uncaughtException", (e) =>
+    log.error("uncaught exception", { error: messageOf(e), stack: (e as Error).stack?.split("\n").slice(0, 4).join(" | ") }),
+  );
+  process.on("unhandledRejection", (e) => log.error("unhandled rejection", { error: messageOf(e) }));
   // Check hosts before touching any state.
   for (const h of config.hosts) {
     if (h.startsWith("tcp://")) {
