@@ -8,7 +8,7 @@ import { compressLayer } from "../archive/mod.ts";
 import { type Digest, invalidArgument, messageOf, notFound } from "../base/mod.ts";
 import { ContainerArchive, type ContainerRecord } from "../container/mod.ts";
 import type { Daemon } from "../daemon/mod.ts";
-import { applyChanges } from "../daemon/mod.ts";
+import { applyChanges } from "../build/mod.ts";
 import {
   type ContainerConfig,
   type Descriptor,

@@ -213,7 +213,7 @@ export function systemRoutes(
       Images: images.map((i) => ({ ...i, SharedSize: 0, Containers: all.filter((c) => c.Image === i.Id).length })),
       Containers: containers,
       Volumes: volumes,
-      BuildCache: [],
+      BuildCache: want("build-cache") ? d.builder.usage() : [],
     });
   });
 

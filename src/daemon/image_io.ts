@@ -19,7 +19,7 @@ import {
   referenceString,
   withDefaultTag,
 } from "../oci/mod.ts";
-import { applyChanges } from "./changes.ts";
+import { applyChanges } from "../build/mod.ts";
 import type { ImageService } from "./images.ts";
 
 /** A JSON progress message for the API stream. */

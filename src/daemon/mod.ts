@@ -3,5 +3,4 @@ export * from "./daemon.ts";
 export * from "./events.ts";
 export * from "./images.ts";
 export * from "./image_io.ts";
-export * from "./changes.ts";
 export * from "./check.ts";
