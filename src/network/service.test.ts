@@ -166,7 +166,7 @@ test("attach runs loopback, bridge and tuning in a pinned netns; detach undoes i
   assert.deepEqual(bridgeConf.runtimeConfig.ips, ["10.70.0.9/24"]);
   assert.deepEqual(bridgeConf.ipam.routes, [{ dst: "0.0.0.0/0" }]);
   assert.equal(bridgeConf.ipMasq, false, "berth masquerades in its own chain");
-  assert.equal((host.cni[2]?.conf as { mac: string }).mac, "02:42:00:00:00:09");
+  assert.equal((host.cni[2]?.conf as { mac: string } | undefined)?.mac, "02:42:00:00:00:09");
   const ep = r.networkSettings.Networks.u;
   assert.equal(ep?.IPAddress, "10.70.0.9");
   assert.equal(ep?.MacAddress, "02:42:00:00:00:09");
@@ -241,7 +241,11 @@ test("host, none and container: modes; connect on a stopped container is remembe
     host.cni.filter((x) => x.plugin === "bridge").map((x) => x.ifname),
     ["eth0", "eth1"],
   );
-  assert.deepEqual((host.cni.filter((x) => x.plugin === "bridge")[1]?.conf.ipam as { routes: unknown[] }).routes, [], "one default route");
+  assert.deepEqual(
+    (host.cni.filter((x) => x.plugin === "bridge")[1]?.conf.ipam as { routes: unknown[] } | undefined)?.routes,
+    [],
+    "one default route",
+  );
 });
 
 test("bad published ports fail the create", async () => {

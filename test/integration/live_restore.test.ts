@@ -91,7 +91,11 @@ test("containers survive SIGKILL of berthd and are adopted on restart", { skip }
   const logs = d("logs", "live-a").out.split("\n");
   const nums = logs.map((l) => Number(l.replace("line ", "")));
   assert.ok(nums.length >= 10, `expected at least 10 lines, got ${nums.length}`);
-  assert.deepEqual(nums, nums.map((_, i) => i), "no line lost or duplicated");
+  assert.deepEqual(
+    nums,
+    nums.map((_, i) => i),
+    "no line lost or duplicated",
+  );
   assert.equal(d("exec", "live-a", "echo", "exec-after-restore").out, "exec-after-restore");
   assert.match(d("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "live-a").out, /live-a \d+/);
   // Exited meanwhile: its real exit code.
