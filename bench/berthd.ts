@@ -48,6 +48,8 @@ function ping(socketPath: string): Promise<boolean> {
   });
 }
 
+let started = 0;
+
 /** A running benchmark daemon. */
 export class Berthd {
   readonly dir: string;
@@ -79,7 +81,8 @@ export class Berthd {
   /** Starts a daemon and waits until it answers `/_ping`. */
   static async start(options: BerthdOptions): Promise<Berthd> {
     const dir = mkdtempSync("/var/tmp/berth-bench-");
-    const d = new Berthd(dir, `/run/berth-bench-${process.pid}`);
+    // One exec root (and socket) per daemon: a benchmark may run two side by side.
+    const d = new Berthd(dir, `/run/berth-bench-${process.pid}-${++started}`);
     mkdirSync(d.execRoot, { recursive: true, mode: 0o711 });
     const config = join(dir, "daemon.json");
     const host = new URL(options.mirror).host;

@@ -1,6 +1,16 @@
-import { type Digest, invalidArgument, type Logger, shortHex } from "../base/mod.ts";
-import { familiarName, familiarString, parseReference, type Reference, referenceString, repoName, withDefaultTag } from "../oci/mod.ts";
+import { canceled, type Digest, invalidArgument, type Logger, shortHex } from "../base/mod.ts";
+import {
+  type Descriptor,
+  familiarName,
+  familiarString,
+  parseReference,
+  type Reference,
+  referenceString,
+  repoName,
+  withDefaultTag,
+} from "../oci/mod.ts";
 import type { Credentials, ProgressEvent, RegistryClient } from "../registry/mod.ts";
+import { chainIds, type Unpacker } from "../snapshot/mod.ts";
 import type { ImageService, PullOptions, PushOptions, RegistryAuth } from "./images.ts";
 
 function credentials(auth: RegistryAuth | undefined): Credentials | undefined {
@@ -41,9 +51,138 @@ function toMessage(e: ProgressEvent): Record<string, unknown> {
   return m;
 }
 
+/** Where one layer's bytes come from: the download as it happens, or the content store. */
+interface LayerSource {
+  stream?: AsyncIterable<Buffer>;
+}
+
 /**
- * Pull and push: the registry client fetches blobs into the content store, then the layers
- * are unpacked into snapshots and the image is recorded under its names.
+ * The unpacking side of one pull attempt. Layer i is unpacked as soon as it is fetched and
+ * the layers below it are unpacked, while later layers still download. A layer whose download
+ * starts when everything below it is unpacked (the bottom layer, or the first one missing over
+ * a cached base) is unpacked from its bytes as they arrive; its snapshot is committed only
+ * once the registry client has verified and stored the whole blob. If that stream fails (the
+ * download restarted, or the layer is bad), the layer is unpacked again from the store once
+ * fetched, and an error there is final.
+ */
+class UnpackPipeline {
+  readonly #unpacker: Unpacker;
+  readonly #layers: readonly Descriptor[];
+  readonly #diffIds: readonly Digest[];
+  readonly #chains: readonly Digest[];
+  readonly #signal: AbortSignal;
+  readonly #progress: (m: Record<string, unknown>) => void;
+  readonly #sources: PromiseWithResolvers<LayerSource>[] = [];
+  readonly #fetched: PromiseWithResolvers<void>[] = [];
+  readonly #sourced: boolean[] = [];
+  readonly #ok: boolean[] = [];
+  readonly #done: Promise<void>[] = [];
+
+  constructor(
+    unpacker: Unpacker,
+    layers: readonly Descriptor[],
+    diffIds: readonly Digest[],
+    options: { signal: AbortSignal; progress: (m: Record<string, unknown>) => void; lease: (d: string) => void },
+  ) {
+    this.#unpacker = unpacker;
+    this.#layers = layers;
+    this.#diffIds = diffIds;
+    this.#chains = chainIds(diffIds);
+    this.#signal = options.signal;
+    this.#progress = options.progress;
+    for (const c of this.#chains) options.lease(c);
+    for (let i = 0; i < layers.length; i++) {
+      this.#sources.push(Promise.withResolvers<LayerSource>());
+      this.#fetched.push(Promise.withResolvers<void>());
+      // Rejections are observed by whoever awaits them; these keep an unawaited one quiet.
+      this.#sources[i]?.promise.catch(() => {});
+      this.#fetched[i]?.promise.catch(() => {});
+    }
+    for (let i = 0; i < layers.length; i++) {
+      const p = this.#run(i);
+      p.catch(() => {});
+      this.#done.push(p);
+    }
+    const stop = () => {
+      const e = canceled("The pull was canceled");
+      for (const d of this.#sources) d.reject(e);
+      for (const d of this.#fetched) d.reject(e);
+    };
+    if (this.#signal.aborted) stop();
+    else this.#signal.addEventListener("abort", stop, { once: true });
+  }
+
+  /** The download of layer `index` starts: take its bytes if everything below it is unpacked. */
+  stream(index: number, body: AsyncIterable<Buffer>): boolean {
+    const c = this.#chains[index];
+    if (!c || this.#sourced[index] || this.#signal.aborted) return false;
+    if (index > 0 && !this.#ok[index - 1]) return false;
+    if (this.#unpacker.has(c)) return false;
+    this.#sourced[index] = true;
+    this.#sources[index]?.resolve({ stream: body });
+    return true;
+  }
+
+  /** Layer `index` is in the content store; resolves once it is unpacked. */
+  fetched(index: number): Promise<void> {
+    this.#fetched[index]?.resolve();
+    if (!this.#sourced[index]) {
+      this.#sourced[index] = true;
+      this.#sources[index]?.resolve({});
+    }
+    if (this.#sources[index] && !this.#ok[index]) {
+      // Still unpacking what streamed in: say so, as docker does after "Download complete".
+      void this.#sources[index].promise.then(
+        (src) => {
+          if (src.stream && !this.#ok[index]) this.#progress({ status: "Extracting", progressDetail: {}, id: this.#id(index) });
+        },
+        () => {},
+      );
+    }
+    return this.#done[index] ?? Promise.resolve();
+  }
+
+  /** Resolves when every layer's work has settled, whatever the outcome. */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.#done);
+  }
+
+  #id(index: number): string {
+    return shortHex(this.#layers[index]?.digest ?? "");
+  }
+
+  async #run(i: number): Promise<void> {
+    if (i > 0) await this.#done[i - 1];
+    const layer = this.#layers[i];
+    const d = this.#diffIds[i];
+    const c = this.#chains[i];
+    const src = this.#sources[i];
+    if (!layer || !d || !c || !src) return;
+    const parent = i > 0 ? this.#chains[i - 1] : undefined;
+    const { stream } = await src.promise;
+    const signal = this.#signal;
+    if (stream) {
+      try {
+        await this.#unpacker.unpack(layer, d, c, parent, { signal, stream });
+      } catch (e) {
+        if (signal.aborted) throw e;
+        await this.#fetched[i]?.promise;
+        this.#progress({ status: "Extracting", progressDetail: {}, id: this.#id(i) });
+        await this.#unpacker.unpack(layer, d, c, parent, { signal });
+      }
+    } else if (!this.#unpacker.has(c)) {
+      this.#progress({ status: "Extracting", progressDetail: {}, id: this.#id(i) });
+      await this.#unpacker.unpack(layer, d, c, parent, { signal });
+    }
+    this.#ok[i] = true;
+    this.#progress({ status: "Pull complete", progressDetail: {}, id: this.#id(i) });
+  }
+}
+
+/**
+ * Pull and push: the registry client fetches blobs into the content store while the layers
+ * are unpacked into snapshots (each as soon as it and the ones below it are there, the bottom
+ * one while it downloads), then the image is recorded under its names.
  */
 export class RemoteImages {
   #svc: ImageService;
@@ -122,34 +261,48 @@ export class RemoteImages {
       leased.push(d);
       this.#svc.leases.add(d);
     };
+    let pipe: UnpackPipeline | undefined;
     try {
       const img = await this.#registry.fetchImage(ref, {
         auth,
         signal: options.signal,
         platform: options.platform,
         onProgress: (e) => progress(toMessage(e)),
-        onLayerFetched: (_i, layer) => lease(layer.digest),
+        onConfig: async (config, layers, attempt) => {
+          // A fallback to another endpoint: the failed attempt's unpacks stop first.
+          await pipe?.settled();
+          if (layers.length !== config.rootfs.diff_ids.length) return;
+          pipe = new UnpackPipeline(this.#svc.unpacker, layers, config.rootfs.diff_ids, { signal: attempt, progress, lease });
+        },
+        onLayerStream: (i, layer, body) => {
+          if (!pipe?.stream(i, body)) return false;
+          lease(layer.digest);
+          return true;
+        },
+        onLayerFetched: (i, layer) => {
+          lease(layer.digest);
+          return pipe?.fetched(i);
+        },
       });
       lease(img.configDigest);
       lease(img.manifestDigest);
       if (img.indexDigest) lease(img.indexDigest);
-      // Unpack in order; each layer stacks on the previous chain.
       const diffIds = img.config.rootfs.diff_ids;
       if (img.layers.length !== diffIds.length) {
         throw invalidArgument(`Image "${fam}" has ${img.layers.length} layers but its config lists ${diffIds.length} diff IDs`);
       }
-      const { chainIds } = await import("../snapshot/mod.ts");
+      // The pipeline unpacked every layer before fetchImage returned; anything it did not
+      // (no config callback), in order here, each layer on the previous chain.
       const chains = chainIds(diffIds);
       for (let i = 0; i < img.layers.length; i++) {
         const layer = img.layers[i];
         const c = chains[i];
         const d = diffIds[i];
         if (!layer || !c || !d) continue;
+        if (this.#svc.unpacker.has(c)) continue;
         lease(c);
-        if (!this.#svc.unpacker.has(c)) {
-          progress({ status: "Extracting", progressDetail: {}, id: shortHex(layer.digest) });
-          await this.#svc.unpacker.unpack(layer, d, c, i > 0 ? chains[i - 1] : undefined, options.signal ? { signal: options.signal } : {});
-        }
+        progress({ status: "Extracting", progressDetail: {}, id: shortHex(layer.digest) });
+        await this.#svc.unpacker.unpack(layer, d, c, i > 0 ? chains[i - 1] : undefined, options.signal ? { signal: options.signal } : {});
         progress({ status: "Pull complete", progressDetail: {}, id: shortHex(layer.digest) });
       }
       const names: { name: string; kind: "tag" | "digest"; targetDigest: Digest }[] = [
@@ -164,6 +317,10 @@ export class RemoteImages {
       const newer = !before || before.imageId !== img.configDigest;
       progress({ status: `Status: ${newer ? "Downloaded newer image" : "Image is up to date"} for ${fam}` });
       this.#svc.event("pull", img.configDigest, fam);
+    } catch (e) {
+      // The failed attempt aborted its unpacks: let them remove their snapshots first.
+      await pipe?.settled();
+      throw e;
     } finally {
       for (const d of leased) this.#svc.leases.delete(d);
     }

@@ -205,6 +205,139 @@ describe("pull", () => {
     );
   });
 
+  test("onConfig comes before any layer; onLayerStream hands over the bytes, ending once the blob is committed", async () => {
+    const blobs = [randomBytes(300_000), randomBytes(5000)];
+    const img = reg.addImage("app", "latest", blobs);
+    const order: string[] = [];
+    const seen = new Map<number, Buffer>();
+    const consumers: Promise<void>[] = [];
+    await client().fetchImage(ref(`${reg.host}/app`), {
+      onConfig: (config, layers, attempt) => {
+        order.push("config");
+        assert.equal(config.rootfs.diff_ids.length, 2);
+        assert.deepEqual(layers, img.layers);
+        assert.equal(attempt.aborted, false);
+      },
+      onLayerStream: (i, layer, body) => {
+        order.push(`stream ${i}`);
+        if (i !== 0) return false;
+        consumers.push(
+          (async () => {
+            const parts: Buffer[] = [];
+            for await (const c of body) parts.push(c);
+            // The stream ends only after the blob is verified and in the store.
+            assert.ok(await store.has(layer.digest));
+            seen.set(i, Buffer.concat(parts));
+          })(),
+        );
+        return true;
+      },
+      onLayerFetched: (i) => {
+        order.push(`fetched ${i}`);
+      },
+    });
+    await Promise.all(consumers);
+    assert.equal(order[0], "config");
+    assert.ok(order.includes("stream 0") && order.includes("stream 1"));
+    assert.ok(order.indexOf("stream 0") < order.indexOf("fetched 0"));
+    assert.deepEqual(seen.get(0), reg.blobs.get((img.layers[0] as Descriptor).digest));
+    for (const l of img.layers) assert.ok(await store.has(l.digest));
+  });
+
+  test("a consumer that stops early does not hold the download back", async () => {
+    const img = reg.addImage("app", "latest", [randomBytes(20 * 1024 * 1024)]);
+    await client().fetchImage(ref(`${reg.host}/app`), {
+      onLayerStream: (_i, _layer, body) => {
+        void (async () => {
+          for await (const _c of body) break;
+        })();
+        return true;
+      },
+    });
+    assert.ok(await store.has((img.layers[0] as Descriptor).digest));
+  });
+
+  test("a consumer that never reads fails nothing when the stream is declined", async () => {
+    const img = reg.addImage("app", "latest", [randomBytes(20 * 1024 * 1024)]);
+    await client().fetchImage(ref(`${reg.host}/app`), { onLayerStream: () => false });
+    assert.ok(await store.has((img.layers[0] as Descriptor).digest));
+  });
+
+  test("a tampered blob fails the stream at its end, and the pull", async () => {
+    const img = reg.addImage("app", "latest", [randomBytes(100_000)]);
+    const layer = img.layers[0] as Descriptor;
+    const evil = Buffer.from(reg.blobs.get(layer.digest) as Buffer);
+    evil[50_000] = (evil[50_000] ?? 0) ^ 0xff;
+    reg.blobs.set(layer.digest, evil);
+    let consumed = 0;
+    let streamError: unknown;
+    let attemptSignal: AbortSignal | undefined;
+    let consumer: Promise<void> = Promise.resolve();
+    await assert.rejects(
+      client().fetchImage(ref(`${reg.host}/app`), {
+        onConfig: (_c, _l, attempt) => {
+          attemptSignal = attempt;
+        },
+        onLayerStream: (_i, _l, body) => {
+          consumer = (async () => {
+            try {
+              for await (const c of body) consumed += c.length;
+            } catch (e) {
+              streamError = e;
+            }
+          })();
+          return true;
+        },
+      }),
+      /Digest mismatch/,
+    );
+    await consumer;
+    assert.equal(consumed, 100_000, "every byte was handed over before the check");
+    assert.match(String((streamError as Error | undefined)?.message), /Digest mismatch/);
+    assert.equal(attemptSignal?.aborted, true, "the attempt is aborted");
+    assert.equal(await store.has(layer.digest), false);
+  });
+
+  test("a stream whose download restarts from the beginning fails; the pull still succeeds", async () => {
+    const img = reg.addImage("app", "latest", [randomBytes(200_000)]);
+    const layer = img.layers[0] as Descriptor;
+    const good = reg.blobs.get(layer.digest) as Buffer;
+    let gets = 0;
+    reg.intercept = (req, res) => {
+      if (!req.url?.endsWith(`/blobs/${layer.digest}`) || req.method !== "GET") return false;
+      gets++;
+      if (gets === 1) {
+        // Half the body, then the connection drops: a retry resumes with Range...
+        res.writeHead(200, { "content-length": String(good.length) });
+        res.write(good.subarray(0, 100_000));
+        setTimeout(() => res.destroy(), 20);
+        return true;
+      }
+      // ...which this registry ignores: the whole body again, from byte 0.
+      res.writeHead(200, { "content-length": String(good.length) });
+      res.end(good);
+      return true;
+    };
+    let streamError: unknown;
+    let consumer: Promise<void> = Promise.resolve();
+    await client().fetchImage(ref(`${reg.host}/app`), {
+      onLayerStream: (_i, _l, body) => {
+        consumer = (async () => {
+          try {
+            for await (const _c of body);
+          } catch (e) {
+            streamError = e;
+          }
+        })();
+        return true;
+      },
+    });
+    await consumer;
+    assert.ok(gets >= 2);
+    assert.match(String((streamError as Error | undefined)?.message), /restarted/);
+    assert.ok(await store.has(layer.digest));
+  });
+
   test("an aborted pull is Canceled", async () => {
     reg.addImage("app", "latest", [randomBytes(10)]);
     reg.blobDelayMs = 200;

@@ -87,6 +87,28 @@ export interface FetchImageOptions extends CallOptions {
    * returned promise is awaited before `fetchImage` returns and its rejection fails the pull.
    */
   onLayerFetched?: ((index: number, layer: Descriptor) => void | Promise<void>) | undefined;
+  /**
+   * Called once the image config is fetched, verified and matches the manifest, before any
+   * layer is downloaded, so that unpacking can be planned (chain IDs need the config's
+   * diff_ids). `attempt` aborts when this attempt fails (a download or a hook failed, or
+   * `signal` fired): work started for it must stop then, or hooks that wait for layers that
+   * will never come would hang the pull. When a mirror fails and the pull falls back to the
+   * next endpoint, `onConfig` is called again for the new attempt, possibly with another
+   * config. Awaited.
+   */
+  onConfig?: ((config: ImageConfig, layers: readonly Descriptor[], attempt: AbortSignal) => void | Promise<void>) | undefined;
+  /**
+   * Called when this pull starts downloading layer `index` from its first byte, with the bytes
+   * as they arrive; return true to consume them (say, to unpack the layer while it downloads)
+   * or false to ignore them. `body` yields the blob's bytes in order and ends only after the
+   * whole blob has been verified against its digest and committed to the content store; it
+   * throws if the download fails, or restarts from the beginning (then consume the blob from
+   * the store once `onLayerFetched` says it is there). The download waits for a consumer that
+   * falls behind by more than a few MiB, so take `body` only if it will be read right away and
+   * without waiting for other layers. Stopping early (`return()`) detaches it; the download
+   * goes on.
+   */
+  onLayerStream?: ((index: number, layer: Descriptor, body: AsyncIterable<Buffer>) => boolean) | undefined;
 }
 
 /** An image pulled into the content store: every blob named here is committed there. */
@@ -472,7 +494,19 @@ export class RegistryClient {
       );
     }
 
-    await this.#fetchLayers(s, manifest.layers, options);
+    const attempt = new AbortController();
+    const onAbort = () => attempt.abort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (options.signal?.aborted) attempt.abort();
+      await options.onConfig?.(config, manifest.layers, attempt.signal);
+      await this.#fetchLayers(s, manifest.layers, options, attempt);
+    } catch (e) {
+      attempt.abort();
+      throw e;
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+    }
     return {
       ...out,
       manifestDigest: man.digest,
@@ -497,16 +531,13 @@ export class RegistryClient {
     });
   }
 
-  async #fetchLayers(s: Session, layers: Descriptor[], options: FetchImageOptions): Promise<void> {
+  async #fetchLayers(s: Session, layers: Descriptor[], options: FetchImageOptions, ctl: AbortController): Promise<void> {
     const progress = options.onProgress ?? (() => {});
     const present = await Promise.all(layers.map(async (l) => (await this.store.info(parseDigest(l.digest))) !== undefined));
     // Announce every layer in manifest order first, as docker does.
     layers.forEach((l, i) => {
       progress({ id: shortHex(l.digest), status: present[i] ? "Already exists" : "Pulling fs layer" });
     });
-    const ctl = new AbortController();
-    const onAbort = () => ctl.abort();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
     const session = await Session.open(this.#shared, s.endpoint, s.repo, {
       scopes: s.scopes,
       credentials: s.credentials,
@@ -531,6 +562,9 @@ export class RegistryClient {
             progress({ id, status: "Waiting" });
             await this.#downloads.acquire(ctl.signal);
           }
+          let tee: LayerTee | undefined;
+          const stopTee = () => tee?.fail(canceled(`The download of blob "${l.digest}" was canceled`));
+          ctl.signal.addEventListener("abort", stopTee, { once: true });
           try {
             await this.#download(session, l, {
               onProgress: (current) => progress({ id, status: "Downloading", current, total: l.size }),
@@ -539,21 +573,32 @@ export class RegistryClient {
                 const n = Math.max(1, Math.round(ms / 1000));
                 progress({ id, status: `Retrying in ${n} second${n === 1 ? "" : "s"}` as ProgressEvent["status"] });
               },
+              onBegin: (offset) => {
+                // Offered once, and only from the first byte: a resumed ingest has bytes the tee never saw.
+                if (tee || offset !== 0 || !options.onLayerStream || ctl.signal.aborted) return;
+                const t = new LayerTee(l.digest);
+                tee = options.onLayerStream(i, l, t) ? t : new LayerTee(l.digest, true);
+              },
+              onChunk: (chunk, offset) => tee?.push(chunk, offset),
             });
+          } catch (e) {
+            tee?.fail(e);
+            throw e;
           } finally {
+            ctl.signal.removeEventListener("abort", stopTee);
             this.#downloads.release();
           }
           progress({ id, status: "Download complete" });
+          tee?.end();
           landed(i, l);
         }),
         ctl,
       );
       await Promise.all(hooks);
     } catch (e) {
+      ctl.abort();
       await Promise.allSettled(hooks);
       throw e;
-    } finally {
-      options.signal?.removeEventListener("abort", onAbort);
     }
   }
 
@@ -565,7 +610,15 @@ export class RegistryClient {
   async #download(
     s: Session,
     desc: Descriptor,
-    hooks: { onProgress?: (current: number) => void; onVerify?: () => void; onRetry?: (delayMs: number) => void },
+    hooks: {
+      onProgress?: (current: number) => void;
+      onVerify?: () => void;
+      onRetry?: (delayMs: number) => void;
+      /** The ingest starts (or resumes) at this offset. */
+      onBegin?: (offset: number) => void;
+      /** `chunk` was written to the ingest at `offset`; a returned promise holds the download back. */
+      onChunk?: (chunk: Buffer, offset: number) => Promise<void> | undefined;
+    },
   ): Promise<BlobInfo> {
     const digest = parseDigest(desc.digest);
     if (!Number.isSafeInteger(desc.size) || desc.size < 0) throw invalidArgument(`Invalid size for blob "${digest}"`);
@@ -574,8 +627,9 @@ export class RegistryClient {
       try {
         return await this.store.ingestOnce({ digest, size: desc.size }, async (ing) => {
           resumed = ing.offset > 0;
+          hooks.onBegin?.(ing.offset);
           try {
-            await withRetry(this.#shared.retry, () => this.#downloadOnce(s, digest, desc.size, ing, hooks.onProgress), {
+            await withRetry(this.#shared.retry, () => this.#downloadOnce(s, digest, desc.size, ing, hooks), {
               signal: s.signal,
               onRetry: hooks.onRetry,
             });
@@ -593,7 +647,14 @@ export class RegistryClient {
     }
   }
 
-  async #downloadOnce(s: Session, digest: Digest, size: number, ing: Ingest, onProgress?: (current: number) => void): Promise<void> {
+  async #downloadOnce(
+    s: Session,
+    digest: Digest,
+    size: number,
+    ing: Ingest,
+    hooks: { onProgress?: (current: number) => void; onChunk?: (chunk: Buffer, offset: number) => Promise<void> | undefined },
+  ): Promise<void> {
+    const { onProgress, onChunk } = hooks;
     for (let restarts = 0; restarts < 3; restarts++) {
       const offset = ing.offset;
       if (offset === size) return;
@@ -621,7 +682,10 @@ export class RegistryClient {
       let last = 0;
       try {
         for await (const chunk of res.body) {
+          const at = ing.offset;
           await ing.write(chunk as Buffer);
+          const held = onChunk?.(chunk as Buffer, at);
+          if (held) await held;
           const now = this.#now();
           if (onProgress && (now - last >= PROGRESS_INTERVAL_MS || ing.offset === size)) {
             last = now;
@@ -765,6 +829,112 @@ export class RegistryClient {
       }
     }
     return Readable.from(gen(), { objectMode: false });
+  }
+}
+
+/** How far a layer's consumer may fall behind its download before the download waits. */
+const TEE_HIGH_WATER = 8 * 1024 * 1024;
+
+/**
+ * The bytes of one layer download, handed to a consumer as they are written to the content
+ * store (see `onLayerStream`). Single producer, single consumer. It ends only once the blob is
+ * committed (verified), and fails when the download fails or its bytes stop following on from
+ * what was delivered (a reset or restarted ingest). A consumer that stops early detaches it:
+ * the download then goes on without it.
+ */
+class LayerTee implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
+  readonly #digest: string;
+  #queue: Buffer[] = [];
+  #queued = 0;
+  #delivered = 0;
+  #ended = false;
+  #error: unknown;
+  #detached: boolean;
+  #wake: (() => void) | undefined;
+  #drain: (() => void) | undefined;
+
+  /** `detached`: a tee nobody consumes (bytes are dropped). */
+  constructor(digest: string, detached = false) {
+    this.#digest = digest;
+    this.#detached = detached;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return this;
+  }
+
+  /** Producer: `chunk` was written at `offset`; resolves when the consumer has caught up enough. */
+  push(chunk: Buffer, offset: number): Promise<void> | undefined {
+    if (this.#detached || this.#ended) return undefined;
+    if (offset !== this.#delivered) {
+      this.fail(unavailable(`The download of blob "${this.#digest}" restarted; its bytes are read from the store instead`));
+      return undefined;
+    }
+    this.#delivered += chunk.length;
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    this.#signal();
+    if (this.#queued < TEE_HIGH_WATER) return undefined;
+    return new Promise<void>((resolve) => {
+      this.#drain = resolve;
+    });
+  }
+
+  /** Producer: the blob is complete and committed. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#signal();
+  }
+
+  /** Producer: the download failed; the consumer gets `e` at its next read. */
+  fail(e: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#error = e ?? internal(`The download of blob "${this.#digest}" failed`);
+    this.#queue = [];
+    this.#queued = 0;
+    this.#signal();
+    this.#release();
+  }
+
+  async next(): Promise<IteratorResult<Buffer>> {
+    for (;;) {
+      if (this.#detached) return { done: true, value: undefined };
+      const chunk = this.#queue.shift();
+      if (chunk) {
+        this.#queued -= chunk.length;
+        if (this.#queued < TEE_HIGH_WATER / 2) this.#release();
+        return { done: false, value: chunk };
+      }
+      if (this.#error !== undefined) throw this.#error;
+      if (this.#ended) return { done: true, value: undefined };
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  /** Consumer: stop reading; the download no longer waits for us. */
+  async return(): Promise<IteratorResult<Buffer>> {
+    this.#detached = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#release();
+    this.#signal();
+    return { done: true, value: undefined };
+  }
+
+  #signal(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  #release(): void {
+    const d = this.#drain;
+    this.#drain = undefined;
+    d?.();
   }
 }
 

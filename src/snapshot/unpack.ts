@@ -47,17 +47,26 @@ export class Unpacker {
     return this.#snap.stat(chainId)?.kind === "committed";
   }
 
-  /** Unpacks one layer on top of `parent` (the previous chain ID). */
+  /**
+   * Unpacks one layer on top of `parent` (the previous chain ID). The blob is read from the
+   * content store, or from `options.stream` when given: its bytes as they download, a stream
+   * that must end only once the blob is verified and committed (so that no snapshot is
+   * committed from bytes that fail the digest check). A stream that is not needed (the chain
+   * is there, or being unpacked by another caller) is closed unread.
+   */
   async unpack(
     layer: Descriptor,
     diffId: Digest,
     chainId: Digest,
     parent: Digest | undefined,
-    options: { signal?: AbortSignal; maxSize?: number } = {},
+    options: { signal?: AbortSignal; maxSize?: number; stream?: AsyncIterable<unknown> } = {},
   ): Promise<void> {
-    if (this.has(chainId)) return;
-    const running = this.#running.get(chainId);
-    if (running) return await running;
+    const running = this.has(chainId) ? undefined : this.#running.get(chainId);
+    if (this.has(chainId) || running) {
+      if (options.stream) await options.stream[Symbol.asyncIterator]().return?.();
+      if (running) await running;
+      return;
+    }
     const p = this.#unpack(layer, diffId, chainId, parent, options);
     this.#running.set(chainId, p);
     try {
@@ -72,14 +81,19 @@ export class Unpacker {
     diffId: Digest,
     chainId: Digest,
     parent: Digest | undefined,
-    options: { signal?: AbortSignal; maxSize?: number },
+    options: { signal?: AbortSignal; maxSize?: number; stream?: AsyncIterable<unknown> },
   ): Promise<void> {
     const key = `extract-${randomBytes(4).toString("hex")}-${shortHex(chainId)}`;
-    await this.#snap.prepare(key, parent, { "berth.extract": "1" });
+    try {
+      await this.#snap.prepare(key, parent, { "berth.extract": "1" });
+    } catch (e) {
+      if (options.stream) await options.stream[Symbol.asyncIterator]().return?.();
+      throw e;
+    }
     try {
       const target = this.#snap.dir(key);
       const lowers = this.#snap.chainDirs(parent);
-      const stream = await this.#content.reader(layer.digest);
+      const stream = options.stream ?? (await this.#content.reader(layer.digest));
       const opts: Parameters<typeof applyLayer>[2] = { lowers, host: this.#host, layerName: layer.digest };
       if (options.signal) opts.signal = options.signal;
       const maxSize = options.maxSize ?? this.#maxSize;
@@ -92,6 +106,8 @@ export class Unpacker {
       }
       await this.#snap.commit(chainId, key, { [SIZE_LABEL]: String(r.size), [DIFF_LABEL]: diffId });
     } catch (e) {
+      // A download must never wait for a consumer that gave up.
+      if (options.stream) await options.stream[Symbol.asyncIterator]().return?.();
       await this.#snap.remove(key).catch(() => {});
       throw e;
     }
