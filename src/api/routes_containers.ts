@@ -218,10 +218,28 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
           case "since":
             if (sinceC && Date.parse(c.Created) <= Date.parse(sinceC.Created)) return false;
             break;
-          case "network":
-            if (!ok((v) => (c.HostConfig.NetworkMode ?? "bridge") === v || v in ((c.NetworkSettings.Networks as object) ?? {})))
-              return false;
+          case "network": {
+            const nets = (c.NetworkSettings.Networks ?? {}) as Record<string, { NetworkID?: string }>;
+            const match = (v: string) =>
+              (c.HostConfig.NetworkMode ?? "bridge") === v || v in nets || Object.values(nets).some((n) => n.NetworkID?.startsWith(v));
+            if (!ok(match)) return false;
             break;
+          }
+          case "volume":
+            if (!ok((v) => (c.Mounts as MountPoint[]).some((m) => m.Name === v || m.Source === v || m.Destination === v))) return false;
+            break;
+          case "publish":
+          case "expose": {
+            const ports = (c.NetworkSettings.Ports ?? {}) as Record<string, { HostPort?: string }[] | null>;
+            const exposed = Object.keys({ ...(c.Config.ExposedPorts ?? {}), ...ports });
+            const match = (v: string) => {
+              const [p = "", proto = "tcp"] = v.split("/");
+              if (k === "expose") return exposed.includes(`${p}/${proto}`);
+              return Object.values(ports).some((list) => (list ?? []).some((b) => b.HostPort === p));
+            };
+            if (!ok(match)) return false;
+            break;
+          }
           default:
             break;
         }

@@ -50,6 +50,8 @@ export interface HostConfig {
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
   LogConfig?: { Type?: string; Config?: Record<string, string> };
   CgroupnsMode?: string;
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
   [k: string]: unknown;
 }
 

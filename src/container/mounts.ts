@@ -133,6 +133,8 @@ export async function planMounts(
         Propagation: raw.BindOptions?.Propagation || "rprivate",
       });
     } else if (type === "volume") {
+      const driver = raw.VolumeOptions?.DriverConfig?.Name;
+      if (driver && driver !== "local") throw invalidArgument(`plugin "${driver}" not found`);
       const opts: Parameters<VolumeService["create"]>[0] = { anonymous: !raw.Source };
       if (raw.Source) opts.name = raw.Source;
       if (raw.VolumeOptions?.Labels) opts.labels = raw.VolumeOptions.Labels;

@@ -191,6 +191,9 @@ export class ContainerService {
         `Conflict. The container name "${finalName}" is already in use by container "${other?.Id}". You have to remove (or rename) that container to be able to reuse that name.`,
       );
     }
+    if (hc.VolumeDriver && hc.VolumeDriver !== "local") throw invalidArgument(`plugin "${hc.VolumeDriver}" not found`);
+    logSizeOption(hc.LogConfig?.Config?.["max-size"]);
+    if (hc.LogConfig && !hc.LogConfig.Type) hc.LogConfig = { ...hc.LogConfig, Type: "json-file" };
     for (const cap of [...(hc.CapAdd ?? []), ...(hc.CapDrop ?? [])]) {
       if (cap.toUpperCase() !== "ALL" && !ALL_CAPABILITIES.includes(normalizeCapability(cap)))
         throw invalidArgument(`unknown capability: "${cap}"`);
@@ -317,7 +320,8 @@ export class ContainerService {
 
   /** /etc/hosts: the localhost block, the container's own addresses and links, then `--add-host`. */
   async #writeHosts(c: ContainerRecord, own: string[]): Promise<void> {
-    const gw = (c.NetworkSettings.Gateway as string | undefined) || "";
+    const nets = Object.values((c.NetworkSettings.Networks ?? {}) as Record<string, { Gateway?: string }>);
+    const gw = (c.NetworkSettings.Gateway as string | undefined) || nets.find((n) => n.Gateway)?.Gateway || "";
     const extra = (c.HostConfig.ExtraHosts ?? []).map((h) => {
       const i = h.indexOf(":");
       let ip = h.slice(i + 1);
@@ -432,6 +436,10 @@ export class ContainerService {
       else if (k === "no-new-privileges") noNewPrivileges = v === "" || v === "true";
       else if (k === "label" || k === "apparmor") continue;
       else throw invalidArgument(`Invalid --security-opt: "${o}"`);
+    }
+    // The docker CLI sends --security-opt systempaths=unconfined as empty masked and read-only path lists.
+    if (Array.isArray(hc.MaskedPaths) && hc.MaskedPaths.length === 0 && Array.isArray(hc.ReadonlyPaths) && hc.ReadonlyPaths.length === 0) {
+      unmaskPaths = true;
     }
     const argv = [c.Path, ...c.Args];
     const input: Parameters<typeof generateSpec>[0] = {
