@@ -1,4 +1,8 @@
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { createRequire } from "node:module";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+
+// Loaded on first use: the CLI imports base too and must not pay for node:sqlite at start-up.
+const require = createRequire(import.meta.url);
 
 /** A migration: a version number and the SQL that brings a store to it. */
 export interface Migration {
@@ -17,7 +21,8 @@ export class Db {
   #depth = 0;
 
   constructor(path: string) {
-    this.sqlite = new DatabaseSync(path);
+    const { DatabaseSync: Sqlite } = require("node:sqlite") as typeof import("node:sqlite");
+    this.sqlite = new Sqlite(path);
     this.sqlite.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
     this.sqlite.exec("CREATE TABLE IF NOT EXISTS schema_versions (subsystem TEXT PRIMARY KEY, version INTEGER NOT NULL)");
   }
