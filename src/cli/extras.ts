@@ -33,10 +33,40 @@ const builderPruneCommand: Command = {
   },
 };
 
+/** `berth system check`: verifies (and with --repair repairs) berthd's store. berth's own command. */
+const systemCheckCommand: Command = {
+  name: "check",
+  usage: "[OPTIONS]",
+  short: "Verify berth's store: blob digests, image, snapshot and container records",
+  args: "none",
+  flags: [
+    { long: "repair", kind: "bool", help: "Repair what a crash can leave (corrupt blobs, stale records), then collect garbage" },
+    { long: "format", kind: "string", help: 'Format output: "json" prints the whole report' },
+  ],
+  async run(cli, { flags }) {
+    const r = await cli.client.storeCheck({ repair: flags.bool("repair") });
+    if (flags.string("format") === "json") {
+      await cli.println(JSON.stringify(r, null, 2));
+      return r.ok ? 0 : 1;
+    }
+    const counts = Object.entries(r.checked)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(", ");
+    await cli.println(`Checked ${counts}.`);
+    for (const p of r.problems) {
+      await cli.println(
+        `${p.severity === "garbage" ? "garbage" : "PROBLEM"}: ${p.kind} ${p.subject}: ${p.message}${p.repaired ? " (repaired)" : ""}`,
+      );
+    }
+    await cli.println(r.ok ? "The store is consistent." : "The store has problems: run `berth system check --repair`.");
+    return r.ok ? 0 : 1;
+  },
+};
+
 /** Extra subcommands of existing groups, by group name. */
 export const EXTRA_GROUPS: Record<string, Command[]> = {
   image: [{ ...buildCommand }],
-  system: [systemPruneCommand],
+  system: [systemPruneCommand, systemCheckCommand],
 };
 
 /** Extra top-level commands and groups. */

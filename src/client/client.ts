@@ -133,6 +133,13 @@ function apiTag(ref: { tag?: string; digest?: string }): string {
  * one-to-one to endpoints; streaming endpoints return the response stream undecoded or as
  * decoded JSON messages. Errors from the daemon are `DaemonError`s with the daemon's message.
  */
+/** The report of `POST /berth/system/check`. */
+export interface StoreCheckReport {
+  ok: boolean;
+  checked: Record<string, number>;
+  problems: { kind: string; subject: string; message: string; severity?: string; repaired: boolean }[];
+}
+
 export class EngineClient {
   readonly transport: Transport;
   #negotiated: Promise<void> | undefined;
@@ -249,6 +256,13 @@ export class EngineClient {
   /** GET /system/df */
   diskUsage(options: { types?: string[] } = {}): Promise<DiskUsage> {
     return this.#json({ path: "/system/df", query: { type: options.types } });
+  }
+
+  /** POST /berth/system/check: berth's store check (and repair). */
+  storeCheck(options: { repair?: boolean; signal?: AbortSignal } = {}): Promise<StoreCheckReport> {
+    const o: RequestOptions = { method: "POST", path: "/berth/system/check", query: { repair: options.repair ? "1" : undefined } };
+    if (options.signal) o.signal = options.signal;
+    return this.#json(o);
   }
 
   /** GET /events: a stream of events until `until` or until aborted. */
