@@ -3,7 +3,7 @@
  * and clean-up of mounts under a directory. Benchmarks are black-box: nothing here imports
  * engine code.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 
 /** What a finished command gave back, with its wall-clock time in milliseconds. */
@@ -43,6 +43,40 @@ export function exec(argv: readonly string[], options: ExecOptions = {}): Exec {
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const err = r.error ? `${r.error.message}\n${r.stderr ?? ""}` : (r.stderr ?? "");
   return { code: r.status ?? (r.signal ? 128 : -1), out: r.stdout ?? "", err, ms };
+}
+
+/** Like `exec`, without blocking this process: for running many short commands a few at a time. */
+export function execAsync(argv: readonly string[], options: ExecOptions = {}): Promise<Exec> {
+  const [cmd, ...args] = argv;
+  if (!cmd) return Promise.reject(new Error("Cannot run an empty command"));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...options.env })) if (v !== undefined) env[k] = v;
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"], timeout: options.timeoutMs ?? 300_000 });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    child.on("error", (e) => (err += `${e.message}\n`));
+    child.on("close", (code, signal) => {
+      resolve({ code: code ?? (signal ? 128 : -1), out, err, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+    });
+  });
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
 }
 
 /** Runs a command and throws with its output when it fails; returns trimmed stdout. */

@@ -3,7 +3,7 @@
  * floors below all of them (in-process gunzip + sha256 for a pull, bare `runc run` for a start),
  * all in one run on one machine, printed as a table and ratios and written as JSON.
  *
- *   node bench/run.ts [--runs N] [--only cold,noop,run,memory] [--no-peers] [--save] [--cpu-prof DIR]
+ *   node bench/run.ts [--runs N] [--only cold,noop,run,memory,density,ps] [--no-peers] [--save] [--cpu-prof DIR]
  *
  * Environment: BENCH_RUNS (default 5), BENCH_PEERS=0 (berth and the floors only),
  * BERTH_SHARED (the shared folder with fixtures/ and bench/; default ../shared).
@@ -18,7 +18,22 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createGunzip } from "node:zlib";
 import { Berthd } from "./berthd.ts";
-import { cpuOf, type Exec, exec, human, type Memory, memoryOf, must, processes, type Stats, stats, table, which } from "./_lib.ts";
+import {
+  cpuOf,
+  type Exec,
+  exec,
+  execAsync,
+  human,
+  type Memory,
+  mapLimit,
+  memoryOf,
+  must,
+  processes,
+  type Stats,
+  stats,
+  table,
+  which,
+} from "./_lib.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const SHARED = process.env.BERTH_SHARED ?? join(REPO, "..", "shared");
@@ -37,7 +52,7 @@ const { values: flags } = parseArgs({
   },
 });
 const RUNS = Math.max(1, Number(flags.runs ?? process.env.BENCH_RUNS ?? 5) || 5);
-const ONLY = new Set((flags.only ?? "cold,noop,run,memory").split(",").map((s) => s.trim()));
+const ONLY = new Set((flags.only ?? "cold,noop,run,memory,density,ps").split(",").map((s) => s.trim()));
 const WANT_PEERS = process.env.BENCH_PEERS !== "0" && !flags["no-peers"];
 
 /** An engine under test, driven through its own CLI: the docker CLI for berthd and dockerd, podman for podman. */
@@ -247,6 +262,22 @@ function ensurePeers(docker: string): Peers {
     out.engines.push({ name: "podman", cli: ["podman"], env: {}, daemons: () => [] });
   else out.skipped.push("podman");
   return out;
+}
+
+/**
+ * A note when `dir` is on ext4 without a journal. There the kernel skips inodes deleted in
+ * the last minutes one by one when it allocates a new one (ext4's recently_deleted check,
+ * done only without a journal), so creating thousands of files right after deleting
+ * thousands, as a cold pull after rmi does, costs several times the CPU it costs otherwise.
+ * All engines pay it; it is most of a cold pull's time on such a machine.
+ */
+function noJournalNote(dir: string): string | undefined {
+  const r = exec(["findmnt", "-no", "SOURCE,FSTYPE", "--target", dir]);
+  const [source, fstype] = r.out.trim().split(/\s+/);
+  if (r.code !== 0 || fstype !== "ext4" || !source?.startsWith("/dev/")) return undefined;
+  const dev = source.slice(5).replace(/\//g, "!");
+  if (!existsSync(`/proc/fs/ext4/${dev}`) || existsSync(`/proc/fs/jbd2/${dev}-8`)) return undefined;
+  return `${dir} is on ext4 without a journal (${source}): file creation right after mass deletion is slow for every engine (see docs/benchmarks.md)`;
 }
 
 function version(argv: string[], env: Record<string, string | undefined> = {}): string {
@@ -609,6 +640,138 @@ async function benchMemory(engines: Engine[], berthd: Berthd): Promise<void> {
   ratio("monitor RSS: berth conmon/dockerd shim", memory.monitors.berth?.rss.median, memory.monitors.dockerd?.rss.median);
 }
 
+// ---------------------------------------------------------------- 5. density
+
+const DENSE = 50;
+
+/** What one engine costs per running container: its monitors plus what its daemons grew by. */
+interface Density {
+  containers: number;
+  monitor: string;
+  monitorsFound: number;
+  /** Sum of the monitors' PSS, bytes. */
+  monitorsPss: number;
+  monitorsRss: number;
+  /** Sum of the engine's daemons' PSS before the containers were started and with them running. */
+  daemonsPssBefore: number;
+  daemonsPssAfter: number;
+  /** (monitors' PSS + daemons' PSS growth) / containers, bytes. */
+  perContainer: number;
+  /** Wall-clock seconds to start all of them, two at a time. */
+  startSeconds: number;
+}
+const density: Record<string, Density> = {};
+
+function removeContainers(e: Engine, names: string[]): void {
+  for (let i = 0; i < names.length; i += 100) cli(e, ["rm", "-f", ...names.slice(i, i + 100)], 600_000);
+}
+
+async function benchDensity(engines: Engine[]): Promise<void> {
+  const bench = `memory: ${DENSE} running \`sleep 600\` containers, per container (monitor PSS + daemon PSS growth)`;
+  const pssOf = (pids: number[]) => pids.reduce((n, p) => n + (memoryOf(p)?.pss ?? 0), 0);
+  for (const e of engines) {
+    if (!hasImage(e, SMALL.name)) cliOk(e, ["pull", SMALL.name]);
+    const names = Array.from({ length: DENSE }, (_, i) => `${TAG}-dense-${i}`);
+    try {
+      const daemons = e.daemons();
+      const before = pssOf(daemons);
+      const t0 = process.hrtime.bigint();
+      const runs = await mapLimit(names, 2, (n) =>
+        execAsync([...e.cli, "run", "-d", "--name", n, SMALL.name, "sleep", "600"], { env: e.env }),
+      );
+      const startSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const bad = runs.find((r) => r.code !== 0);
+      if (bad) throw new Error(`${e.name}: run -d failed: ${(bad.err || bad.out).trim().slice(-500)}`);
+      // Let the daemons settle (event fan-out, health of the monitors) before measuring.
+      await new Promise((r) => setTimeout(r, 3000));
+      const ids = runs.map((r) => r.out.trim().split("\n").pop() ?? "");
+      const found = ids.map(monitorOf).filter((m): m is { pid: number; comm: string } => m !== undefined);
+      if (found.length < ids.length) log(`${e.name}: found ${found.length} of ${ids.length} container monitors`);
+      const mems = found.map((f) => memoryOf(f.pid)).filter((m): m is Memory => m !== undefined);
+      const after = pssOf(daemons);
+      const monitorsPss = mems.reduce((n, m) => n + m.pss, 0);
+      const d: Density = {
+        containers: DENSE,
+        monitor: found[0]?.comm ?? "?",
+        monitorsFound: found.length,
+        monitorsPss,
+        monitorsRss: mems.reduce((n, m) => n + m.rss, 0),
+        daemonsPssBefore: before,
+        daemonsPssAfter: after,
+        perContainer: (monitorsPss + Math.max(0, after - before)) / DENSE,
+        startSeconds,
+      };
+      density[e.name] = d;
+      record(bench, `${e.name}: per container`, [d.perContainer], "B");
+      record(bench, `${e.name}: ${d.monitor} PSS, each`, [monitorsPss / Math.max(1, found.length)], "B");
+      record(bench, `${e.name}: daemon PSS growth, each`, [Math.max(0, after - before) / DENSE], "B");
+      log(`density: ${e.name} ${human(d.perContainer, "B")} per container, ${DENSE} started in ${startSeconds.toFixed(1)} s`);
+    } finally {
+      removeContainers(e, names);
+    }
+  }
+  printSection(bench);
+  const b = density.berth;
+  if (b) {
+    const mib = b.perContainer / (1024 * 1024);
+    ratios.push({
+      name: `density: berth MiB per running container (${DENSE})`,
+      value: Math.round(mib * 100) / 100,
+      target: "<= 3",
+      met: mib <= 3,
+    });
+  }
+  ratio("density: berth/dockerd per container", b?.perContainer, density.dockerd?.perContainer);
+  ratio("density: berth/podman per container", b?.perContainer, density.podman?.perContainer);
+}
+
+// ---------------------------------------------------------------- 6. ps -a with many containers
+
+const MANY = 500;
+
+async function benchPs(engines: Engine[]): Promise<void> {
+  const bench = `ps -a with ${MANY} created containers (${RUNS} runs)`;
+  const created = new Map<string, string[]>();
+  const samples = new Samples();
+  try {
+    for (const e of engines) {
+      if (!hasImage(e, SMALL.name)) cliOk(e, ["pull", SMALL.name]);
+      const names = Array.from({ length: MANY }, (_, i) => `${TAG}-ps-${i}`);
+      created.set(e.name, names);
+      const t0 = process.hrtime.bigint();
+      const rs = await mapLimit(names, 4, (n) => execAsync([...e.cli, "create", "--name", n, SMALL.name, "true"], { env: e.env }));
+      const bad = rs.find((r) => r.code !== 0);
+      if (bad) throw new Error(`${e.name}: create failed: ${(bad.err || bad.out).trim().slice(-500)}`);
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      log(`ps: ${e.name} created ${MANY} containers in ${secs.toFixed(1)} s (4 at a time)`);
+      record(
+        `create of ${MANY} containers, 4 at a time`,
+        e.name,
+        rs.map((r) => r.ms),
+      );
+      const lines = cliOk(e, ["ps", "-a", "--format", "{{.Names}}"]).split("\n");
+      if (lines.filter((l) => l.startsWith(`${TAG}-ps-`)).length !== MANY) log(`${e.name}: ps -a does not list all ${MANY} containers`);
+    }
+    for (let i = 0; i < RUNS; i++) {
+      for (const e of engines) {
+        const r = op(e, ["ps", "-a"]);
+        if (r.code !== 0) throw new Error(`${e.name}: ps -a failed: ${r.err}`);
+        samples.add(e.name, r);
+      }
+    }
+  } finally {
+    for (const e of engines) removeContainers(e, created.get(e.name) ?? []);
+  }
+  for (const e of engines) samples.record(bench, e.name, e.name, e.name === "berth" ? "target < 150 ms" : "");
+  const b = median(bench, "berth");
+  if (b !== undefined)
+    ratios.push({ name: `ps -a with ${MANY} containers: berth median (ms)`, value: Math.round(b), target: "< 150", met: b < 150 });
+  ratio(`ps -a with ${MANY}: berth/dockerd`, b, median(bench, "dockerd"));
+  ratio(`ps -a with ${MANY}: berth/podman`, b, median(bench, "podman"));
+  printSection(`create of ${MANY} containers, 4 at a time`);
+  printSection(bench);
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -677,12 +840,16 @@ async function main(): Promise<void> {
     );
     if (peers.skipped.length) notes.push(`peers unavailable, skipped: ${peers.skipped.join(", ")}`);
     if (!WANT_PEERS) notes.push("peers not run (BENCH_PEERS=0 or --no-peers)");
+    const nj = noJournalNote(berthd.dataRoot);
+    if (nj) notes.push(nj);
 
     if (ONLY.has("cold")) await benchCold(engines, berthd);
     if (ONLY.has("noop")) benchNoop(engines);
     if (ONLY.has("run")) await benchRun(engines);
     if (ONLY.has("memory")) await benchMemory(engines, berthd);
     else memory.berthdAfter = memoryOf(berthd.pid);
+    if (ONLY.has("density")) await benchDensity(engines);
+    if (ONLY.has("ps")) await benchPs(engines);
 
     host.loadAfter = loadavg();
     const busy = Math.max(host.loadBefore[0] ?? 0, host.loadAfter[0] ?? 0);
@@ -705,6 +872,7 @@ async function main(): Promise<void> {
       results: rows,
       ratios,
       memory,
+      density,
       notes,
     };
     const dir = join(REPO, "bench/results");
