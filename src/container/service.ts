@@ -478,8 +478,9 @@ export class ContainerService {
     if (seccomp !== undefined) input.seccomp = seccomp;
     const spec = await generateSpec(input);
     c.State.Error = "";
+    let created: { pid: number; monitorPid: number };
     try {
-      await this.#rt.create(c.Id, {
+      created = await this.#rt.create(c.Id, {
         bundleDir: dir,
         spec: spec.spec,
         logPath: c.LogPath,
@@ -498,9 +499,10 @@ export class ContainerService {
     // Connect clients that attached before the start, then let the process run.
     for (const a of this.#attachments.get(c.Id) ?? []) await this.#connect(c, a);
     await this.#rt.start(c.Id);
-    const st = await this.#rt.state(c.Id);
-    c.State = { ...fresh(), Status: "running", Running: true, Pid: st.pid, StartedAt: now(), FinishedAt: c.State.FinishedAt };
-    c.berth.monitorPid = st.monitorPid;
+    // create already told the pids: no `runc state` round trip.
+    c.State = { ...fresh(), Status: "running", Running: true, Pid: created.pid, StartedAt: now(), FinishedAt: c.State.FinishedAt };
+    c.berth.monitorPid = created.monitorPid;
+    c.berth.runtimeDeleted = false;
     c.berth.manualStop = false;
     this.store.save(c);
     this.#publish("start", c);
@@ -535,9 +537,20 @@ export class ContainerService {
       FinishedAt: exit.exitedAt.toISOString(),
     };
     this.store.save(c);
-    await this.#host.unmount(this.rootfs(c)).catch(() => {});
-    await releaseMounts(c.Mounts as MountPoint[], this.#volumes);
-    await this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) }));
+    // Independent clean-ups run together: they are process spawns, and `run --rm` waits for them.
+    await Promise.all([
+      this.#host.unmount(this.rootfs(c)).catch(() => {}),
+      releaseMounts(c.Mounts as MountPoint[], this.#volumes),
+      this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
+      c.HostConfig.AutoRemove
+        ? this.#rt.delete(id, { force: true }).then(
+            () => {
+              c.berth.runtimeDeleted = true;
+            },
+            () => {},
+          )
+        : Promise.resolve(),
+    ]);
     if (exit.oomKilled) this.#publish("oom", c);
     this.#publish("die", c, { exitCode: String(exit.exitCode) });
     // Give attached clients the last output before closing their streams.
@@ -706,7 +719,9 @@ export class ContainerService {
         await this.#rt.kill(c.Id, "SIGKILL").catch(() => {});
         await Promise.race([this.#rt.waitExit(c.Id).catch(() => undefined), new Promise((r) => setTimeout(r, 10000))]);
       }
-      await this.#rt.delete(c.Id, { force: true }).catch((e: unknown) => this.#log.debug("runtime delete", { error: messageOf(e) }));
+      if (!c.berth.runtimeDeleted || c.State.Running) {
+        await this.#rt.delete(c.Id, { force: true }).catch((e: unknown) => this.#log.debug("runtime delete", { error: messageOf(e) }));
+      }
       if (isMountPoint(this.rootfs(c))) await this.#host.unmount(this.rootfs(c)).catch(() => {});
       this.store.delete(c.Id);
       await this.#net.unregister(c.Id).catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) }));

@@ -592,8 +592,15 @@ export class NetworkService {
         });
       }
     }
+    // Most container starts and stops publish nothing: when the rules would not change, skip the
+    // iptables-restore (the watchdog still puts back rules someone else removed).
+    const key = JSON.stringify(state, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+    if (key === this.#lastFirewall) return;
     await this.#firewall.apply(state);
+    this.#lastFirewall = key;
   }
+
+  #lastFirewall: string | undefined;
 
   // ---------------------------------------------------------------- DNS
 
@@ -1280,7 +1287,8 @@ export class NetworkService {
   async #teardown(id: string): Promise<void> {
     const sb = this.#sandboxes.get(id);
     if (!sb) {
-      await unpinNetns(this.#host, join(this.#netnsDir, id)).catch(() => {});
+      const pinned = join(this.#netnsDir, id);
+      if (existsSync(pinned)) await unpinNetns(this.#host, pinned).catch(() => {});
       return;
     }
     for (const p of sb.ports) this.#ports.release(p);
