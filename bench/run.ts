@@ -878,10 +878,11 @@ async function main(): Promise<void> {
     const dir = join(REPO, "bench/results");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "latest.json"), `${JSON.stringify(summary, null, 2)}\n`);
-    if (flags.save) writeFileSync(join(dir, `${started.toISOString().slice(0, 10)}.json`), `${JSON.stringify(summary, null, 2)}\n`);
-    process.stdout.write(
-      `\nwrote bench/results/latest.json${flags.save ? ` and bench/results/${started.toISOString().slice(0, 10)}.json` : ""}\n`,
-    );
+    // A second saved run on the same day gets <date>-2.json, and so on: earlier results stay.
+    let saved = `${started.toISOString().slice(0, 10)}.json`;
+    for (let n = 2; flags.save && existsSync(join(dir, saved)); n++) saved = `${started.toISOString().slice(0, 10)}-${n}.json`;
+    if (flags.save) writeFileSync(join(dir, saved), `${JSON.stringify(summary, null, 2)}\n`);
+    process.stdout.write(`\nwrote bench/results/latest.json${flags.save ? ` and bench/results/${saved}` : ""}\n`);
   } finally {
     cleanup();
     process.off("SIGINT", onSignal);
