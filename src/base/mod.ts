@@ -4,3 +4,4 @@ export * from "./log.ts";
 export * from "./host.ts";
 export * from "./fs.ts";
 export * from "./db.ts";
+export * from "./lock.ts";

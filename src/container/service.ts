@@ -14,6 +14,7 @@ import {
   messageOf,
   notFound,
   randomId,
+  KeyedLock,
 } from "../base/mod.ts";
 import type { ContainerConfig } from "../oci/mod.ts";
 import {
@@ -96,7 +97,7 @@ export class ContainerService {
   #exitWaiters = new Map<string, Set<(code: number) => void>>();
   #removeWaiters = new Map<string, Set<() => void>>();
   #watching = new Set<string>();
-  #locks = new Map<string, Promise<void>>();
+  #lock = new KeyedLock();
   #health: HealthMonitor;
   #volumes: VolumeService;
   #net: NetworkService;
@@ -159,20 +160,7 @@ export class ContainerService {
 
   /** Serialises lifecycle operations on one container. */
   async #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(id) ?? Promise.resolve();
-    let release!: () => void;
-    const p = new Promise<void>((r) => {
-      release = r;
-    });
-    const chained = prev.then(() => p);
-    this.#locks.set(id, chained);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.#locks.get(id) === chained) this.#locks.delete(id);
-    }
+    return await this.#lock.run(id, fn);
   }
 
   /** POST /containers/create */

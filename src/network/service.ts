@@ -14,6 +14,7 @@ import {
   notFound,
   permissionDenied,
   randomId,
+  KeyedLock,
 } from "../base/mod.ts";
 import { cniExec, DEFAULT_CNI_PATH, pinNetns, unpinNetns } from "./cni.ts";
 import { DnsServer, reverseName } from "./dns.ts";
@@ -263,7 +264,7 @@ export class NetworkService {
   #containers = new Map<string, ContainerNet>();
   #sandboxes = new Map<string, Sandbox>();
   #dns = new Map<string, DnsServer>();
-  #locks = new Map<string, Promise<void>>();
+  #lock = new KeyedLock();
   #timer: NodeJS.Timeout | undefined;
   #started = false;
 
@@ -313,20 +314,7 @@ export class NetworkService {
   }
 
   async #locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => {
-      release = r;
-    });
-    const chained = prev.then(() => mine);
-    this.#locks.set(key, chained);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.#locks.get(key) === chained) this.#locks.delete(key);
-    }
+    return await this.#lock.run(key, fn);
   }
 
   // ---------------------------------------------------------------- persistence
