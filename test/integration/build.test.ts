@@ -402,14 +402,16 @@ test("Dockerfile from stdin (-f -, whose context tar has no end marker), --compr
 });
 
 test("SIGKILL of berthd during a RUN: at restart the step's container, mounts and snapshots are gone", { skip }, async () => {
-  const c = context("crash", { Dockerfile: "FROM busybox\nRUN echo crash-marker-start && sleep 600\n" });
+  // A duration nothing else on the machine uses, so that pgrep finds only this RUN.
+  const secs = 6000 + (process.pid % 900);
+  const c = context("crash", { Dockerfile: `FROM busybox\nRUN echo crash-marker-start && sleep ${secs}\n` });
   const child = spawn("docker", ["build", "--no-cache", c], { env: envOf(), stdio: ["ignore", "pipe", "ignore"] });
   let out = "";
   child.stdout?.on("data", (b: Buffer) => {
     out += b.toString();
   });
   assert.ok(await waitFor(() => out.includes("crash-marker-start"), 60000), out);
-  const sleeping = () => spawnSync("pgrep", ["-f", "sleep 600"]).status === 0;
+  const sleeping = () => spawnSync("pgrep", ["-f", `sleep ${secs}`]).status === 0;
   assert.ok(await waitFor(sleeping, 10000));
   process.kill(daemon?.pid ?? 0, "SIGKILL");
   daemon = undefined;
