@@ -504,8 +504,10 @@ export class ImageService {
         "index.json",
         Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: indexManifests })),
       );
-      await writeEntry("manifest.json", Buffer.from(JSON.stringify(manifestJson)));
       if (Object.keys(repositories).length) await writeEntry("repositories", Buffer.from(JSON.stringify(repositories)));
+      // manifest.json last: a reader that stops at it (`tar tf x | grep -q manifest.json` under
+      // pipefail) must not make tar die of SIGPIPE on entries after it.
+      await writeEntry("manifest.json", Buffer.from(JSON.stringify(manifestJson)));
       pack.finalize();
     };
     // The consumer may be gone (a client that hung up): an error then has no reader, and must not crash berthd.
