@@ -24,6 +24,8 @@ import {
   projectContainers,
   pullImage,
   removeContainer,
+  removeStopped,
+  stopContainer,
   type Session,
   serviceOf,
   startOrder,
@@ -354,11 +356,20 @@ const downCommand: ComposeCommand = {
       const i = levels.findIndex((g) => g.includes(serviceOf(c)));
       return i < 0 ? -1 : i;
     };
+    // Only stopping must follow the dependency order: each removal starts as soon as its container
+    // stopped, without holding up the next level.
+    const removals: Promise<void>[] = [];
     for (const k of [...new Set(targets.map(rank))].sort((a, z) => a - z)) {
       await Promise.all(
-        targets.filter((c) => rank(c) === k).map((c) => removeContainer(session, c, { timeout: t, volumes: flags.bool("volumes") })),
+        targets
+          .filter((c) => rank(c) === k)
+          .map(async (c) => {
+            await stopContainer(session, c, { timeout: t });
+            removals.push(removeStopped(session, c, { volumes: flags.bool("volumes") }));
+          }),
       );
     }
+    await Promise.all(removals);
     for (const v of anonymous) await ctx.client.volumeRemove(v).catch(() => undefined);
     if (args.length > 0) return 0;
     // Networks of the model (or labelled with the project when there is no model).

@@ -536,6 +536,16 @@ export async function removeContainer(
   c: ContainerSummary,
   options: { timeout?: number | undefined; volumes?: boolean; quiet?: boolean } = {},
 ): Promise<void> {
+  await stopContainer(session, c, options);
+  await removeStopped(session, c, options);
+}
+
+/** Stops a container of the project (no-op when it is not running). */
+export async function stopContainer(
+  session: Session,
+  c: ContainerSummary,
+  options: { timeout?: number | undefined; quiet?: boolean } = {},
+): Promise<void> {
   const name = nameOf(c);
   if (c.State === "running" || c.State === "restarting" || c.State === "paused") {
     if (!options.quiet) session.progress("Container", name, "Stopping");
@@ -546,6 +556,15 @@ export async function removeContainer(
     }
     if (!options.quiet) session.progress("Container", name, "Stopped");
   }
+}
+
+/** Removes a stopped container of the project. */
+export async function removeStopped(
+  session: Session,
+  c: ContainerSummary,
+  options: { volumes?: boolean; quiet?: boolean } = {},
+): Promise<void> {
+  const name = nameOf(c);
   if (!options.quiet) session.progress("Container", name, "Removing");
   try {
     await session.client.containerRemove(c.Id, { force: true, volumes: options.volumes ?? false });

@@ -197,8 +197,9 @@ export class ContainerStore {
 
   /** Persists a changed record. */
   save(c: ContainerRecord): void {
-    this.#db.run("UPDATE containers SET name = ?, data = ? WHERE id = ?", c.Name, JSON.stringify(c), c.Id);
-    this.#cache.set(c.Id, c);
+    const { changes } = this.#db.run("UPDATE containers SET name = ?, data = ? WHERE id = ?", c.Name, JSON.stringify(c), c.Id);
+    // A late save of a container removed meanwhile must not bring it back.
+    if (changes > 0) this.#cache.set(c.Id, c);
   }
 
   delete(id: string): void {

@@ -525,25 +525,29 @@ export class ContainerService {
       FinishedAt: exit.exitedAt.toISOString(),
     };
     this.store.save(c);
-    // Independent clean-ups run together: they are process spawns, and `run --rm` waits for them.
-    await Promise.all([
-      this.#host.unmount(this.rootfs(c)).catch(() => {}),
-      releaseMounts(c.Mounts as MountPoint[], this.#volumes),
-      this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
-      c.HostConfig.AutoRemove
-        ? this.#rt.delete(id, { force: true }).then(
-            () => {
-              c.berth.runtimeDeleted = true;
-            },
-            () => {},
-          )
-        : Promise.resolve(),
-    ]);
     if (exit.oomKilled) this.#publish("oom", c);
     this.#publish("die", c, { exitCode: String(exit.exitCode) });
     // Give attached clients the last output before closing their streams.
     setTimeout(() => this.#endAttachments(id), 50);
+    // The container is stopped now: waiters (stop, wait) go on while the clean-ups run under the
+    // container's lock, so that a start or rm that follows waits for them.
     this.#notifyExit(id, exit.exitCode);
+    await this.#locked(id, async () => {
+      // Independent clean-ups run together: they are process spawns.
+      await Promise.all([
+        this.#host.unmount(this.rootfs(c)).catch(() => {}),
+        releaseMounts(c.Mounts as MountPoint[], this.#volumes),
+        this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
+        // The process is gone: its runtime state goes now (as containerd deletes the task at exit),
+        // so that `rm` and a restart do not pay for it.
+        this.#rt.delete(id, { force: true }).then(
+          () => {
+            c.berth.runtimeDeleted = true;
+          },
+          () => {},
+        ),
+      ]);
+    });
     const policy = c.HostConfig.RestartPolicy?.Name ?? "no";
     const max = c.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
     if (c.HostConfig.AutoRemove) {
@@ -712,15 +716,21 @@ export class ContainerService {
       }
       if (isMountPoint(this.rootfs(c))) await this.#host.unmount(this.rootfs(c)).catch(() => {});
       this.store.delete(c.Id);
-      await this.#net.unregister(c.Id).catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) }));
-      await this.#snap.remove(c.berth.snapshotKey).catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }));
-      await rm(this.dir(c.Id), { recursive: true, force: true }).catch(() => {});
-      if (options.volumes || c.HostConfig.AutoRemove) {
-        for (const m of c.Mounts as MountPoint[]) {
-          if (m.anonymous && m.Name)
-            await this.#volumes.remove(m.Name, true).catch((e: unknown) => this.#log.warn("volume remove", { error: messageOf(e) }));
-        }
-      }
+      // Independent removals run together.
+      await Promise.all([
+        this.#net.unregister(c.Id).catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) })),
+        this.#snap
+          .remove(c.berth.snapshotKey)
+          .catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }))
+          .then(() => rm(this.dir(c.Id), { recursive: true, force: true }).catch(() => {})),
+        ...(options.volumes || c.HostConfig.AutoRemove
+          ? (c.Mounts as MountPoint[])
+              .filter((m) => m.anonymous && m.Name)
+              .map((m) =>
+                this.#volumes.remove(m.Name ?? "", true).catch((e: unknown) => this.#log.warn("volume remove", { error: messageOf(e) })),
+              )
+          : []),
+      ]);
       this.#endAttachments(c.Id);
       this.#publish("destroy", c);
       const ws = this.#removeWaiters.get(c.Id);
