@@ -36,7 +36,7 @@ cleanup() {
     DOCKER_HOST=unix://$SOCK timeout 60 bash -c "ids=\$($cli ps -aq 2>/dev/null); [ -n \"\$ids\" ] && $cli rm -f -v \$ids" >/dev/null 2>&1 || true
     kill "$berthd_pid" 2>/dev/null; wait "$berthd_pid" 2>/dev/null
     grep -o " $TEST_ROOT[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
-    rm -rf /run/berth-test
+    rm -rf /run/berth-test "$TEST_ROOT"
   fi
   [ -n "$registry_started" ] && bash "$shared/fixtures/registry.sh" stop >/dev/null 2>&1
   true
