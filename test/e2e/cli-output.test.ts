@@ -30,7 +30,9 @@ function mask(s: string): string {
   return s
     .replace(/\b(\d+|About an?|Less than a) (second|minute|hour)s? ago\b/g, "<ago>")
     .replace(/Up (\d+ seconds?|About a minute|\d+ minutes|Less than a second)/g, "Up <t>")
-    .replace(/ {2,}/g, "  ");
+    .replace(/ {2,}/g, "  ")
+    // ps's C column (CPU share) moves between two calls of `top`.
+    .replace(/^(\S+  \d+  \d+  )\d+(  )/gm, "$1<c>$2");
 }
 
 function both(args: string[], options: { input?: string } = {}): { docker: Result; berth: Result } {
