@@ -27,12 +27,14 @@ function asDocker(s: string): string {
 
 /** Masks what legitimately differs between two runs a moment apart. */
 function mask(s: string): string {
-  return s
-    .replace(/\b(\d+|About an?|Less than a) (second|minute|hour)s? ago\b/g, "<ago>")
-    .replace(/Up (\d+ seconds?|About a minute|\d+ minutes|Less than a second)/g, "Up <t>")
-    .replace(/ {2,}/g, "  ")
-    // ps's C column (CPU share) moves between two calls of `top`.
-    .replace(/^(\S+  \d+  \d+  )\d+(  )/gm, "$1<c>$2");
+  return (
+    s
+      .replace(/\b(\d+|About an?|Less than a) (second|minute|hour)s? ago\b/g, "<ago>")
+      .replace(/Up (\d+ seconds?|About a minute|\d+ minutes|Less than a second)/g, "Up <t>")
+      .replace(/ {2,}/g, "  ")
+      // ps's C column (CPU share) moves between two calls of `top`.
+      .replace(/^(\S+ {2}\d+ {2}\d+ {2})\d+( {2})/gm, "$1<c>$2")
+  );
 }
 
 function both(args: string[], options: { input?: string } = {}): { docker: Result; berth: Result } {
