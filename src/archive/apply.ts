@@ -55,7 +55,6 @@ import {
   symlinkSync,
   unlinkSync,
   utimesSync,
-  writeSync,
 } from "node:fs";
 import {
   BerthError,
@@ -68,6 +67,7 @@ import {
   type Logger,
   messageOf,
   nullLogger,
+  writeAllSync,
 } from "../base/mod.ts";
 import { type Compression, decompress } from "./compress.ts";
 import { DEFAULT_LIMITS, type TarHeader, TarReader, type TarSink } from "./_tar.ts";
@@ -303,8 +303,7 @@ class LayerWriter implements TarSink {
   data(chunk: Buffer): void {
     if (this.#fd < 0) return;
     try {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(this.#fd, chunk, off, chunk.length - off);
+      writeAllSync(this.#fd, chunk);
     } catch (e) {
       throw this.#wrap(e);
     }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { writeSync } from "node:fs";
 import { open, rename, rm, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
@@ -31,4 +32,10 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Writes all of `chunk` to `fd` (writeSync may write less than asked). */
+export function writeAllSync(fd: number, chunk: Uint8Array): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
 }

@@ -41,7 +41,6 @@ import {
   statSync,
   symlinkSync,
   unlinkSync,
-  writeSync,
 } from "node:fs";
 import { Readable } from "node:stream";
 import { cleanPath, decompress, encodeHeader, END_OF_ARCHIVE, type HeaderSpec, padding, readXattrs, TarReader } from "../archive/mod.ts";
@@ -57,6 +56,7 @@ import {
   messageOf,
   notFound,
   nullLogger,
+  writeAllSync,
 } from "../base/mod.ts";
 import { resolveUserFrom } from "../runtime/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
@@ -819,8 +819,7 @@ class TreeExtractor implements TarSink {
   data(chunk: Buffer): void {
     if (this.#fd < 0) return;
     try {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(this.#fd, chunk, off, chunk.length - off);
+      writeAllSync(this.#fd, chunk);
     } catch (e) {
       throw this.#wrap(e);
     }
