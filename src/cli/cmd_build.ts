@@ -52,6 +52,71 @@ function isArchive(head: Buffer): boolean {
   return head.length >= 262 && head.subarray(257, 262).toString("latin1") === "ustar";
 }
 
+/** Where one `--secret` comes from: a file or an environment variable. */
+export interface SecretSpec {
+  id: string;
+  src?: string;
+  env?: string;
+}
+
+/**
+ * Parses `--secret` as buildx does: `id=ID[,type=file|env][,src=PATH|source=PATH][,env=VAR]`.
+ * Without `src` or `env`, the environment variable named `id` is used when it is set, else the
+ * file named `id`; `type=env` reads the variable named by `src`/`env`, or by `id`.
+ */
+export function parseSecretSpec(value: string, env: NodeJS.ProcessEnv): SecretSpec {
+  const fields = new Map<string, string>();
+  for (const part of value.split(",")) {
+    const i = part.indexOf("=");
+    if (i <= 0) throw new StatusError(1, `invalid secret "${value}": "${part}" is not key=value`);
+    const key = part.slice(0, i).trim().toLowerCase();
+    if (!["id", "type", "src", "source", "env"].includes(key))
+      throw new StatusError(1, `invalid secret "${value}": unexpected key "${key}"`);
+    fields.set(key === "source" ? "src" : key, part.slice(i + 1));
+  }
+  const type = fields.get("type");
+  if (type !== undefined && type !== "file" && type !== "env")
+    throw new StatusError(1, `invalid secret "${value}": unsupported type "${type}"`);
+  const src = fields.get("src");
+  const envName = fields.get("env");
+  const id = fields.get("id") || envName || src?.split("/").pop() || "";
+  if (!id) throw new StatusError(1, `invalid secret "${value}": id is required`);
+  if (type === "env") return { id, env: envName || src || id };
+  if (envName !== undefined) return { id, env: envName };
+  if (src !== undefined) return { id, src };
+  if (type !== "file" && env[id] !== undefined) return { id, env: id };
+  return { id, src: id };
+}
+
+/** Encoded size of all secrets together that still fits in a request line. */
+const MAX_SECRETS = 12 * 1024;
+
+/** Reads the secrets of `--secret` flags into berth's `secrets` query parameter (id → base64). */
+export function readSecrets(values: string[], env: NodeJS.ProcessEnv): string | undefined {
+  if (values.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const s = parseSecretSpec(v, env);
+    let data: Buffer;
+    if (s.env !== undefined) {
+      const x = env[s.env];
+      if (x === undefined) throw new StatusError(1, `secret "${s.id}": environment variable ${s.env} is not set`);
+      data = Buffer.from(x);
+    } else {
+      try {
+        data = readFileSync(s.src ?? s.id);
+      } catch (e) {
+        throw new StatusError(1, `secret "${s.id}": cannot read ${s.src}: ${(e as Error).message}`);
+      }
+    }
+    out[s.id] = data.toString("base64");
+  }
+  const json = JSON.stringify(out);
+  // They travel in the query string, which the daemon's HTTP parser bounds (16 KiB of headers).
+  if (json.length > MAX_SECRETS) throw new StatusError(1, `secrets too large: ${json.length} bytes once encoded, at most ${MAX_SECRETS}`);
+  return json;
+}
+
 /** An output that keeps what is written (for `-q`: shown only when the build fails). */
 function bufferOut(): { out: OutStream; text: () => string } {
   const s = new PassThrough();
@@ -91,6 +156,7 @@ export const buildCommand: Command = {
     { long: "pull", kind: "bool", help: "Always attempt to pull a newer version of the image" },
     { long: "quiet", short: "q", kind: "bool", help: "Suppress the build output and print image ID on success" },
     { long: "rm", kind: "bool", help: "Remove intermediate containers after a successful build", defaultText: "true" },
+    { long: "secret", kind: "list", help: 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")' },
     { long: "security-opt", kind: "slice", help: "Security options" },
     { long: "shm-size", kind: "bytes", help: 'Size of "/dev/shm"' },
     { long: "squash", kind: "bool", help: "Squash newly built layers into a single new layer" },
@@ -101,6 +167,8 @@ export const buildCommand: Command = {
   async run(cli, { flags, args }) {
     const source = args[0] as string;
     const quiet = flags.bool("quiet");
+    // Read before anything is sent: a missing secret file fails the command up front.
+    const secrets = readSecrets(flags.list("secret"), cli.env);
     const query: Record<string, QueryValue> = {};
     let body: Readable;
     let dockerfileName = flags.string("file");
@@ -184,6 +252,7 @@ export const buildCommand: Command = {
       extrahosts: flags.list("add-host").length ? flags.list("add-host").join(",") : undefined,
       securityopt: flags.list("security-opt").length ? JSON.stringify(flags.list("security-opt")) : undefined,
       ulimits: flags.list("ulimit").length ? JSON.stringify(flags.list("ulimit").map(parseUlimit)) : undefined,
+      secrets,
     });
     const progress = await cli.client.imageBuild(body, query, { registryConfig: await registryConfig(cli) });
     let imageId = "";

@@ -8,10 +8,11 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { gunzipSync } from "node:zlib";
 
 const root = `/var/tmp/berth-buildit-${process.pid}`;
 const exec = `/run/berth-buildit-${process.pid}`;
@@ -316,6 +317,54 @@ test("secrets through the secrets query parameter are mounted and never stored",
   assert.notEqual(d("run", "--rm", "bt-secret", "ls", "/run/secrets/tok").code, 0);
   const save = spawnSync("docker", ["save", "bt-secret"], { env: envOf(), maxBuffer: 64 * 1024 * 1024 });
   assert.equal(save.status, 0);
+});
+
+test("berth build --secret: a file (src=) and an environment variable (env=) reach RUN and stay out of the image", { skip }, () => {
+  const c = context("secret-cli", {
+    Dockerfile:
+      "FROM busybox\n" +
+      "RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d' ' -f1 > /sum-file\n" +
+      "RUN --mount=type=secret,id=pw,required=true sha256sum /run/secrets/pw | cut -d' ' -f1 > /sum-env\n" +
+      "RUN --mount=type=secret,id=pw,env=PW sh -c 'echo ${#PW} > /len'\n",
+  });
+  const secretFile = join(tmp, "tok.txt");
+  writeFileSync(secretFile, "file-s3cr3t");
+  const berth = new URL("../../bin/berth", import.meta.url).pathname;
+  const r = spawnSync(
+    berth,
+    ["build", "-q", "-t", "bt-secret-cli", "--secret", `id=tok,src=${secretFile}`, "--secret", "id=pw,env=BT_PW", c],
+    {
+      env: { ...envOf(), BT_PW: "env-pw" },
+      encoding: "utf8",
+      timeout: 180000,
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const sum = (s: string) => createHash("sha256").update(s).digest("hex");
+  assert.equal(d("run", "--rm", "bt-secret-cli", "cat", "/sum-file").out, sum("file-s3cr3t"));
+  assert.equal(d("run", "--rm", "bt-secret-cli", "cat", "/sum-env").out, sum("env-pw"));
+  assert.equal(d("run", "--rm", "bt-secret-cli", "cat", "/len").out, "6");
+  assert.notEqual(d("run", "--rm", "bt-secret-cli", "ls", "/run/secrets/tok").code, 0);
+  // Neither secret is in any layer (decompressed) or in the config.
+  const save = spawnSync("docker", ["save", "bt-secret-cli"], { env: envOf(), maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(save.status, 0);
+  const files = mkdtempSync(join(tmp, "save-"));
+  assert.equal(spawnSync("tar", ["-C", files, "-xf", "-"], { input: save.stdout }).status, 0);
+  let seen = 0;
+  for (const f of readdirSync(files, { recursive: true, encoding: "utf8" })) {
+    const p = join(files, f);
+    if (!statSync(p).isFile()) continue;
+    let data = readFileSync(p);
+    if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
+    seen++;
+    assert.ok(!data.includes("file-s3cr3t") && !data.includes("env-pw"), `a secret is stored in ${f}`);
+  }
+  assert.ok(seen >= 3);
+  // A missing secret file fails before anything is sent.
+  const bad = spawnSync(berth, ["build", "--secret", `id=tok,src=${join(tmp, "nope")}`, c], { env: envOf(), encoding: "utf8" });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /secret "tok": cannot read/);
+  d("rmi", "bt-secret-cli");
 });
 
 test("SOURCE_DATE_EPOCH gives reproducible images", { skip }, () => {
