@@ -9,7 +9,7 @@ NODE_DIR=/opt/berth/node
 log() { echo "setup: $*" >&2; }
 
 # 1. System packages.
-pkgs=(runc conmon containernetworking-plugins iptables catatonit tini busybox-static attr uidmap curl skopeo umoci docker-registry debootstrap jq python3 docker-compose)
+pkgs=(runc conmon containernetworking-plugins iptables iproute2 catatonit tini busybox-static attr uidmap curl skopeo umoci docker-registry debootstrap jq python3 docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

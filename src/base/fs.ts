@@ -3,15 +3,26 @@ import { writeSync } from "node:fs";
 import { open, rename, rm, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
-/** Writes a file atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/**
+ * Writes a file atomically: temp file in the same directory, fsync, rename, fsync the directory.
+ * With `durable: false` the fsyncs are left out: readers never see a partial file, and the file
+ * survives a crash of the process but not necessarily of the machine (for state that a machine
+ * crash makes moot anyway, such as a running container's bundle).
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  options: { durable?: boolean } = {},
+): Promise<void> {
+  const durable = options.durable !== false;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
   const fh = await open(tmp, "w", mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -21,7 +32,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dir);
+  if (durable) await fsyncDir(dir);
 }
 
 /** fsync a directory so that a rename in it is durable. */

@@ -120,7 +120,7 @@ export class ContainerService {
     this.#net.containers = {
       resolve: (ref) => {
         const c = this.store.resolve(ref);
-        return c ? { ...netSpec(c), running: c.State.Running } : undefined;
+        return c ? { ...netSpec(c), running: c.State.Running, pid: c.State.Pid } : undefined;
       },
     };
     this.#net.onChange = (id, settings, hosts, resolvConf) => {
@@ -249,6 +249,12 @@ export class ContainerService {
     if (body.MacAddress) rec.berth.macAddress = body.MacAddress;
     try {
       this.#net.validate(netSpec(rec));
+      // --link stored as dockerd does (HostConfig.Links on the default bridge, else the endpoint's Links).
+      if (rec.HostConfig.Links?.length) {
+        const links = this.#net.placeLinks(netSpec(rec));
+        rec.HostConfig.Links = links.links;
+        if (links.endpointsConfig) rec.berth.endpointsConfig = links.endpointsConfig;
+      }
     } catch (e) {
       // 400, not 404: a 404 from create makes the docker CLI pull the image and try again.
       if (isNotFound(e)) throw invalidArgument(messageOf(e));
@@ -384,8 +390,6 @@ export class ContainerService {
   async #startInner(c: ContainerRecord): Promise<void> {
     const dir = this.dir(c.Id);
     const rootfs = this.rootfs(c);
-    if (isMountPoint(rootfs)) await this.#host.unmount(rootfs).catch(() => {});
-    await this.#snap.mount(c.berth.snapshotKey, rootfs);
     const hc = c.HostConfig;
     const mounts: MountInput[] = [
       { type: "bind", source: c.HostnamePath, destination: "/etc/hostname" },
@@ -395,8 +399,6 @@ export class ContainerService {
     for (const [dest, opts] of Object.entries(hc.Tmpfs ?? {})) {
       mounts.push({ type: "tmpfs", destination: dest, options: opts ? opts.split(",").filter(Boolean) : [] } as MountInput);
     }
-    mounts.push(...(await prepareMounts(c.Mounts as MountPoint[], rootfs, this.#volumes, this.#host)));
-    const netMode = hc.NetworkMode ?? "bridge";
     const nsOf = (mode: string | undefined, kind: "net" | "pid" | "ipc"): "host" | "private" | { path: string } => {
       if (mode === "host") return "host";
       if (mode?.startsWith("container:")) {
@@ -407,12 +409,24 @@ export class ContainerService {
       }
       return "private";
     };
-    void netMode;
-    const att = await this.#net.attach(netSpec(c));
+    // The root file system and the network are independent: they are set up together (each is
+    // process spawns). Both settle before a failure is thrown, so that the clean-up of a failed
+    // start finds neither half done.
+    const [fsDone, netDone] = await Promise.allSettled([
+      (async () => {
+        if (isMountPoint(rootfs)) await this.#host.unmount(rootfs).catch(() => {});
+        await this.#snap.mount(c.berth.snapshotKey, rootfs);
+        return await prepareMounts(c.Mounts as MountPoint[], rootfs, this.#volumes, this.#host);
+      })(),
+      this.#net.attach(netSpec(c)),
+    ]);
+    if (fsDone.status === "rejected") throw fsDone.reason;
+    if (netDone.status === "rejected") throw netDone.reason;
+    mounts.push(...fsDone.value);
+    const att = netDone.value;
     c.NetworkSettings = att.networkSettings as unknown as Record<string, unknown>;
     this.store.save(c);
-    await this.#writeHosts(c, att.hosts);
-    if (att.resolvConf) await writeFile(c.ResolvConfPath, att.resolvConf);
+    await Promise.all([this.#writeHosts(c, att.hosts), att.resolvConf ? writeFile(c.ResolvConfPath, att.resolvConf) : undefined]);
     const network = att.netns;
     let seccomp: string | undefined;
     let noNewPrivileges = false;
@@ -433,7 +447,7 @@ export class ContainerService {
     const input: Parameters<typeof generateSpec>[0] = {
       rootfs,
       args: argv,
-      env: [...(c.Config.Env ?? []), ...(c.Config.Tty ? ["TERM=xterm"] : [])],
+      env: mergeEnv(this.#net.linkEnv(c.Id), [...(c.Config.Env ?? []), ...(c.Config.Tty ? ["TERM=xterm"] : [])]),
       cwd: c.Config.WorkingDir || "/",
       user: c.Config.User ?? "",
       groupAdd: hc.GroupAdd ?? [],
@@ -1015,6 +1029,7 @@ function netSpec(c: ContainerRecord): ContainerNetSpec {
     publishAllPorts: c.HostConfig.PublishAllPorts === true,
     exposedPorts: c.Config.ExposedPorts ?? null,
     links: c.HostConfig.Links ?? null,
+    env: c.Config.Env ?? null,
     dns: c.HostConfig.Dns ?? null,
     dnsSearch: c.HostConfig.DnsSearch ?? null,
     dnsOptions: c.HostConfig.DnsOptions ?? null,

@@ -23,8 +23,9 @@ export interface CniTarget {
 
 /**
  * Runs one CNI plugin per the CNI spec: the command and target in `CNI_*` variables, the
- * network configuration on stdin, the result (or an error object) on stdout. berth chains
- * plugins itself (bridge, then tuning with `prevResult`), as libcni does for a conflist.
+ * network configuration on stdin, the result (or an error object) on stdout. berth runs
+ * one plugin per endpoint (bridge, which also sets the MAC), so there is no chain to pass
+ * `prevResult` along.
  */
 export async function cniExec(
   host: Host,
@@ -69,13 +70,15 @@ export async function cniExec(
 /**
  * Creates a network namespace pinned by a bind mount at `path` (what `ip netns add` does, but
  * under berth's exec root): it lives until `unpinNetns`, whether or not a process is in it, so
- * that berthd can set it up before the container starts and tear it down after it exits.
+ * that berthd can set it up before the container starts and tear it down after it exits. Its
+ * loopback interface is brought up in the same step (what the CNI loopback plugin does, without
+ * a second process).
  */
 export async function pinNetns(host: Host, path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o711 });
   await writeFile(path, "", { flag: "a", mode: 0o444 });
   try {
-    await host.run("unshare", [`--net=${path}`, "true"]);
+    await host.run("unshare", [`--net=${path}`, "ip", "link", "set", "lo", "up"]);
   } catch (e) {
     await rm(path, { force: true });
     throw e;

@@ -8,7 +8,7 @@
  * A container's **sandbox** is its network namespace, created and pinned by berthd under
  * `<exec-root>/netns/<id>` (a bind mount, like `ip netns add`) before runc starts the process
  * in it; an **endpoint** is the container's interface (eth0, eth1, ...) on one network, set up
- * by the CNI plugins (`bridge` with `host-local` IPAM, `tuning` for the MAC, `loopback`).
+ * by the CNI plugins (`bridge` with `host-local` IPAM; the MAC through its `runtimeConfig`).
  *
  * Rules. berth writes every iptables rule it needs from its stored state in one
  * `iptables-restore --noflush` per table, into its own chains (`BERTH-FORWARD`, `BERTH-DNAT`,
@@ -49,6 +49,8 @@ export type {
   NetworkRecord,
   NetworkServiceOptions,
 } from "./service.ts";
+export { parseLink, parseLinkPath, linkEnv, legacyLinkName } from "./links.ts";
+export type { Link, LinkTarget } from "./links.ts";
 export { portsSummary, portMap, portRequests, parsePortKey, PortReserver, ephemeralRange } from "./ports.ts";
 export type { PortMapping, PortRequest } from "./ports.ts";
 export { Firewall, renderRules, chainNames } from "./firewall.ts";

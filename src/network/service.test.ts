@@ -142,7 +142,7 @@ test("register validates aliases, --ip and unknown networks", async () => {
   assert.equal(s.Networks.u?.IPAddress, "");
 });
 
-test("attach runs loopback, bridge and tuning in a pinned netns; detach undoes it", async () => {
+test("attach pins a netns with loopback up, runs bridge (IP and MAC) in it; detach undoes it", async () => {
   const { svc, host, events, exec } = await make();
   await svc.create({ Name: "u", IPAM: { Config: [{ Subnet: "10.70.0.0/24" }] } });
   const c = spec("a", {
@@ -154,11 +154,16 @@ test("attach runs loopback, bridge and tuning in a pinned netns; detach undoes i
   assert.deepEqual(r.netns, { path: join(exec, "netns", c.id) });
   assert.ok(existsSync(join(exec, "netns", c.id)));
   assert.deepEqual(
-    host.cni.map((x) => `${x.plugin} ${x.command} ${x.ifname}`),
-    ["loopback ADD lo", "bridge ADD eth0", "tuning ADD eth0"],
+    host.calls.filter((x) => x.cmd === "unshare").map((x) => x.args.join(" ")),
+    [`--net=${join(exec, "netns", c.id)} ip link set lo up`],
   );
-  const bridgeConf = host.cni[1]?.conf as {
-    runtimeConfig: { ips: string[] };
+  assert.deepEqual(
+    host.cni.map((x) => `${x.plugin} ${x.command} ${x.ifname}`),
+    ["bridge ADD eth0"],
+  );
+  const bridgeConf = host.cni[0]?.conf as {
+    capabilities: Record<string, boolean>;
+    runtimeConfig: { ips: string[]; mac: string };
     ipam: { routes: unknown[] };
     isGateway: boolean;
     ipMasq: boolean;
@@ -166,7 +171,8 @@ test("attach runs loopback, bridge and tuning in a pinned netns; detach undoes i
   assert.deepEqual(bridgeConf.runtimeConfig.ips, ["10.70.0.9/24"]);
   assert.deepEqual(bridgeConf.ipam.routes, [{ dst: "0.0.0.0/0" }]);
   assert.equal(bridgeConf.ipMasq, false, "berth masquerades in its own chain");
-  assert.equal((host.cni[2]?.conf as { mac: string } | undefined)?.mac, "02:42:00:00:00:09");
+  assert.equal(bridgeConf.runtimeConfig.mac, "02:42:00:00:00:09");
+  assert.deepEqual(bridgeConf.capabilities, { ips: true, mac: true });
   const ep = r.networkSettings.Networks.u;
   assert.equal(ep?.IPAddress, "10.70.0.9");
   assert.equal(ep?.MacAddress, "02:42:00:00:00:09");
@@ -181,7 +187,7 @@ test("attach runs loopback, bridge and tuning in a pinned netns; detach undoes i
   await svc.detach(c.id);
   assert.deepEqual(
     host.cni.map((x) => `${x.plugin} ${x.command} ${x.ifname}`),
-    ["tuning DEL eth0", "bridge DEL eth0"],
+    ["bridge DEL eth0"],
   );
   assert.ok(!existsSync(join(exec, "netns", c.id)));
   assert.equal(svc.settings(c.id).Networks.u?.IPAddress, "");

@@ -20,6 +20,7 @@ import { cniExec, DEFAULT_CNI_PATH, pinNetns, unpinNetns } from "./cni.ts";
 import { DnsServer, reverseName } from "./dns.ts";
 import { Firewall, type FirewallState } from "./firewall.ts";
 import { allocateSubnet, type Cidr, contains, firstHost, formatCidr, formatIp, overlaps, parseCidr, parseIp, subnetOf } from "./ipnet.ts";
+import { legacyLinkName, linkEnv, linkHostsLine, parseLink } from "./links.ts";
 import { type PortMapping, PortReserver, portMap, portRequests } from "./ports.ts";
 import type { EndpointSettings, IpamPool, NetworkCreateRequest, NetworkJson, NetworkSettings, PortMap } from "./types.ts";
 
@@ -110,6 +111,8 @@ export interface ContainerNetSpec {
   exposedPorts?: Record<string, unknown> | null;
   /** `HostConfig.Links`: "name:alias" (or dockerd's "/name:/me/alias"). */
   links?: string[] | null;
+  /** `Config.Env`: what containers linked to this one see as `ALIAS_ENV_*`. */
+  env?: string[] | null;
   dns?: string[] | null;
   dnsSearch?: string[] | null;
   dnsOptions?: string[] | null;
@@ -117,13 +120,14 @@ export interface ContainerNetSpec {
 
 /** How the network service finds containers (API calls name them; `container:<ref>`, links). */
 export interface ContainerLookup {
-  resolve(ref: string): (ContainerNetSpec & { running: boolean }) | undefined;
+  /** `pid`: the running container's init process (0 when not running). */
+  resolve(ref: string): (ContainerNetSpec & { running: boolean; pid?: number }) | undefined;
 }
 
 /** What `attach` gives the container service for the start. */
 export interface AttachResult {
-  /** The namespace to join: a pinned netns, or the host's. */
-  netns: { path: string } | "host";
+  /** The namespace to join: a pinned netns, the host's, or (`private`) a new one the runtime makes. */
+  netns: { path: string } | "host" | "private";
   networkSettings: NetworkSettings;
   /** /etc/hosts lines after the localhost block: the container's own address(es) and links. */
   hosts: string[];
@@ -156,7 +160,11 @@ interface Endpoint {
 interface Sandbox {
   id: string;
   sandboxId: string;
-  kind: "netns" | "host" | "container";
+  /**
+   * netns: a namespace pinned under the exec root, set up with CNI; none: the runtime makes the
+   * namespace (loopback only) and nothing is pinned; host; container: another's namespace.
+   */
+  kind: "netns" | "none" | "host" | "container";
   netns?: string;
   joined?: string;
   endpoints: Record<string, Endpoint>;
@@ -604,7 +612,7 @@ export class NetworkService {
           const a = parseIp(ip.replace(/^::ffff:/, ""));
           return subnets.some((s) => contains(s, a.family, a.value));
         },
-        lookup: (name) => this.#lookup(n.id, name),
+        lookup: (name, client) => this.#lookup(n.id, name, client),
         reverse: (name) => this.#reverse(n.id, name),
         upstreams: (ip) => (n.internal ? [] : this.#upstreams(ip)),
       },
@@ -625,11 +633,20 @@ export class NetworkService {
     return [...new Set(names.filter(Boolean))];
   }
 
-  #lookup(netId: string, q: string): { v4: string[]; v6: string[] } | undefined {
+  #lookup(netId: string, q: string, clientIp?: string): { v4: string[]; v6: string[] } | undefined {
     const net = this.#networks.get(netId);
     if (!net) return undefined;
     const suffix = `.${net.name.toLowerCase()}`;
-    const name = q.endsWith(suffix) ? q.slice(0, -suffix.length) : q;
+    let name = q.endsWith(suffix) ? q.slice(0, -suffix.length) : q;
+    // A `--link target:alias` of the asking container: the alias means the target, for it alone.
+    if (clientIp) {
+      const client = clientIp.replace(/^::ffff:/, "");
+      const sb = [...this.#sandboxes.values()].find((s) => s.endpoints[netId]?.ipv4 === client || s.endpoints[netId]?.ipv6 === client);
+      const link = (sb ? this.#containers.get(sb.id)?.networks[netId]?.links : undefined)
+        ?.map(parseLink)
+        .find((l) => l.alias.toLowerCase() === name);
+      if (link) name = link.target.toLowerCase();
+    }
     const v4: string[] = [];
     const v6: string[] = [];
     let found = false;
@@ -1050,7 +1067,8 @@ export class NetworkService {
       if (!/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(mac)) throw invalidArgument(`invalid MAC address: ${mac}`);
       req.mac = mac.toLowerCase().replaceAll("-", ":");
     }
-    if (v?.Links?.length) req.links = v.Links.map(normalizeLink);
+    // Kept as given (`target:alias`), as dockerd shows them in the endpoint's `Links`.
+    if (v?.Links?.length) req.links = [...v.Links];
     return req;
   }
 
@@ -1071,8 +1089,8 @@ export class NetworkService {
 
   /**
    * Sets up a container's network for its start: pins a network namespace, brings up `lo`,
-   * runs the CNI bridge plugin for each of its networks (IP from host-local, `--ip`, MAC via
-   * the tuning plugin), binds the published ports and writes the firewall rules. For `host`
+   * runs the CNI bridge plugin for each of its networks (IP from host-local, `--ip`, MAC through
+   * the bridge plugin's runtimeConfig), binds the published ports and writes the firewall rules. For `host`
    * and `container:<id>` it only returns the namespace to join. Any failure undoes every step.
    */
   async attach(spec: ContainerNetSpec): Promise<AttachResult> {
@@ -1081,6 +1099,7 @@ export class NetworkService {
       this.register(spec);
       const c = this.#containers.get(spec.id);
       if (!c) throw notFound(`No such container: ${spec.id}`);
+      this.#checkLinks(c);
       try {
         return await this.#setup(c, spec);
       } catch (e) {
@@ -1117,22 +1136,30 @@ export class NetworkService {
       sb.kind = "container";
       sb.joined = other.id;
       this.#saveSandbox(sb);
-      const netns = osb.kind === "host" ? ("host" as const) : { path: osb.netns ?? "" };
+      const netns =
+        osb.kind === "host"
+          ? ("host" as const)
+          : { path: osb.kind === "none" ? (other.pid ? `/proc/${other.pid}/ns/net` : "") : (osb.netns ?? "") };
       if (netns !== "host" && !netns.path) throw conflict(`cannot join network namespace of container ${other.id}: it has none`);
       return { netns, networkSettings: this.settings(c.id), hosts: this.#hostsFor(osb, c), resolvConf: this.#resolvConf(osb, spec) };
+    }
+    if (c.mode === "none") {
+      // Loopback only, as the runtime sets up a namespace it makes: no pinned namespace, no CNI.
+      sb.kind = "none";
+      this.#saveSandbox(sb);
+      await unpinNetns(this.#host, join(this.#netnsDir, c.id)).catch(() => {});
+      return {
+        netns: "private",
+        networkSettings: this.settings(c.id),
+        hosts: this.#hostsFor(sb, c),
+        resolvConf: this.#resolvConf(sb, spec),
+      };
     }
     const path = join(this.#netnsDir, c.id);
     sb.netns = path;
     this.#saveSandbox(sb);
     await unpinNetns(this.#host, path);
     await pinNetns(this.#host, path);
-    await cniExec(
-      this.#host,
-      "ADD",
-      { name: "lo", type: "loopback" },
-      { containerId: c.id, netns: path, ifname: "lo" },
-      { path: this.#cniPath },
-    );
     let first = true;
     for (const [netId, req] of Object.entries(c.networks)) {
       const n = this.#networks.get(netId);
@@ -1173,7 +1200,8 @@ export class NetworkService {
     return { netns: { path }, networkSettings: this.settings(c.id), hosts: this.#hostsFor(sb, c), resolvConf: this.#resolvConf(sb, spec) };
   }
 
-  #cniConf(n: NetworkRecord, req: EndpointRequest, primary: boolean): Record<string, unknown> {
+  /** The bridge plugin's configuration for one endpoint; `mac` sets the container side's MAC. */
+  #cniConf(n: NetworkRecord, req: EndpointRequest, primary: boolean, mac?: string): Record<string, unknown> {
     const ranges = n.pools.map((p) => {
       const r: Record<string, string> = { subnet: p.subnet, gateway: p.gateway };
       if (p.ipRange) {
@@ -1203,10 +1231,17 @@ export class NetworkService {
     };
     const mtu = Number(n.options[OPT.mtu] ?? 0);
     if (mtu && mtu !== 1500) conf.mtu = mtu;
+    const capabilities: Record<string, boolean> = {};
+    const runtimeConfig: Record<string, unknown> = {};
     if (ips.length) {
-      conf.capabilities = { ips: true };
-      conf.runtimeConfig = { ips };
+      capabilities.ips = true;
+      runtimeConfig.ips = ips;
     }
+    if (mac) {
+      capabilities.mac = true;
+      runtimeConfig.mac = mac;
+    }
+    if (ips.length || mac) Object.assign(conf, { capabilities, runtimeConfig });
     return conf;
   }
 
@@ -1220,14 +1255,14 @@ export class NetworkService {
     sb.pending[n.id] = ifname;
     this.#saveSandbox(sb);
     const target = { containerId: c.id, netns, ifname };
-    const conf = this.#cniConf(n, req, primary);
+    // The bridge plugin sets the MAC itself (runtimeConfig.mac): no chained tuning plugin.
+    const mac = req.mac ?? randomMac();
+    const conf = this.#cniConf(n, req, primary, mac);
     const res = await cniExec(this.#host, "ADD", conf, target, { path: this.#cniPath }).catch((e: unknown) => {
       if (req.ipv4 && /requested IP address .* is not available|already reserved|already allocated/i.test(messageOf(e)))
         throw conflict(`Address already in use: ${req.ipv4} on network ${n.name}`);
       throw e;
     });
-    const mac = req.mac ?? randomMac();
-    await cniExec(this.#host, "ADD", { name: n.id, type: "tuning", mac, prevResult: res }, target, { path: this.#cniPath });
     const ep: Endpoint = { endpointId: randomId(), ifname, ipv4: "", prefix4: 0, gateway4: "", ipv6: "", prefix6: 0, gateway6: "", mac };
     for (const ip of res.ips ?? []) {
       const [addr = "", pfx = "0"] = ip.address.split("/");
@@ -1257,7 +1292,6 @@ export class NetworkService {
     const conf: Record<string, unknown> = n
       ? this.#cniConf(n, { aliases: [] }, false)
       : { name: netId, type: "bridge", bridge: "", ipam: { type: "host-local", ranges: [], dataDir: this.#ipamDir } };
-    await cniExec(this.#host, "DEL", { name: netId, type: "tuning" }, target, { path: this.#cniPath }).catch(() => {});
     await cniExec(this.#host, "DEL", conf, target, { path: this.#cniPath }).catch((e: unknown) => {
       this.#log.warn("CNI DEL failed", { container: sb.id, network: netId, error: messageOf(e) });
     });
@@ -1397,7 +1431,8 @@ export class NetworkService {
       req?.ipv4 || req?.ipv6 ? { ...(req.ipv4 ? { IPv4Address: req.ipv4 } : {}), ...(req.ipv6 ? { IPv6Address: req.ipv6 } : {}) } : null;
     return {
       IPAMConfig: ipam,
-      Links: req?.links?.length ? req.links : null,
+      // Default-bridge links show in `HostConfig.Links` only, as with dockerd.
+      Links: !n.builtin && req?.links?.length ? req.links : null,
       Aliases: req?.aliases.length ? req.aliases : null,
       MacAddress: ep?.mac ?? req?.mac ?? "",
       DriverOpts: null,
@@ -1476,21 +1511,104 @@ export class NetworkService {
       if (ep.ipv4) lines.push(`${ep.ipv4}\t${names}`);
       if (ep.ipv6) lines.push(`${ep.ipv6}\t${names}`);
     }
-    // Legacy links on the default bridge: "/name:/me/alias" → "IP alias id12 name".
-    const br = [...this.#networks.values()].find((n) => n.builtin === "bridge");
-    for (const [netId, req] of Object.entries(c.networks)) {
-      for (const l of req.links ?? []) {
-        const [target = "", aliasPath = ""] = l.split(":");
-        const alias = aliasPath.split("/").pop() ?? "";
-        const other = this.containers.resolve(target.replace(/^\//, ""));
-        const osb = other ? this.#sandboxes.get(other.id) : undefined;
-        const ep = osb?.endpoints[netId] ?? (br ? osb?.endpoints[br.id] : undefined);
-        if (!other || !ep?.ipv4) continue;
-        const oname = other.name.replace(/^\//, "");
-        lines.push(`${ep.ipv4}\t${[...new Set([alias, other.id.slice(0, 12), oname])].filter(Boolean).join(" ")}`);
-      }
-    }
+    // Legacy links on the default bridge: "IP alias id12 name" (on user-defined networks a link
+    // is a name the DNS server answers, see #lookup).
+    for (const { link, target, ip } of this.#legacyLinks(c)) lines.push(linkHostsLine(link, ip, target.id, target.name));
     return lines;
+  }
+
+  /** The default bridge's links of a container whose target has an address there now. */
+  #legacyLinks(c: ContainerNet): { link: ReturnType<typeof parseLink>; target: ContainerNetSpec; ip: string }[] {
+    const br = [...this.#networks.values()].find((n) => n.builtin === "bridge");
+    const out: { link: ReturnType<typeof parseLink>; target: ContainerNetSpec; ip: string }[] = [];
+    for (const l of (br ? c.networks[br.id]?.links : undefined) ?? []) {
+      const link = parseLink(l);
+      const target = this.containers.resolve(link.target);
+      const ip = target && br ? this.#sandboxes.get(target.id)?.endpoints[br.id]?.ipv4 : undefined;
+      if (target && ip) out.push({ link, target, ip });
+    }
+    return out;
+  }
+
+  /**
+   * The variables a container's legacy links give its processes (`ALIAS_NAME`,
+   * `ALIAS_PORT_80_TCP_ADDR`, `ALIAS_ENV_X`, ...), from its targets as they run now; the
+   * container's own `Config.Env` wins over them.
+   */
+  linkEnv(containerId: string): string[] {
+    const c = this.#containers.get(containerId);
+    if (!c) return [];
+    return this.#legacyLinks(c).flatMap(({ link, target, ip }) =>
+      linkEnv(link, c.name, { ip, exposedPorts: Object.keys(target.exposedPorts ?? {}), env: target.env ?? [] }),
+    );
+  }
+
+  /**
+   * dockerd's way of storing a new container's `--link`s: on the default bridge each target
+   * must exist and `HostConfig.Links` holds `/target:/me/alias`; on a user-defined network they
+   * move, as given, to the endpoint's `Links` (where the DNS server finds them) and
+   * `HostConfig.Links` is null. `host` and `container:` modes refuse links.
+   */
+  placeLinks(spec: ContainerNetSpec): { links: string[] | null; endpointsConfig: ContainerNetSpec["endpointsConfig"] } {
+    const eps = spec.endpointsConfig ?? null;
+    if (!spec.links?.length) return { links: spec.links ?? null, endpointsConfig: eps };
+    const mode = spec.networkMode || "default";
+    if (mode === "host")
+      throw invalidArgument("conflicting options: host type networking can't be used with links. This would result in undefined behavior");
+    if (mode.startsWith("container:"))
+      throw invalidArgument(
+        "conflicting options: container type network can't be used with links. This would result in undefined behavior",
+      );
+    const primary = this.find(mode === "default" ? "bridge" : mode);
+    if (!primary || primary.builtin) {
+      const me = spec.name.replace(/^\//, "");
+      const links = spec.links.map((l) => {
+        const link = parseLink(l);
+        const target = this.containers.resolve(link.target);
+        if (!target) throw notFound(`could not get container for ${link.target}: No such container: ${link.target}`);
+        return legacyLinkName({ target: target.name.replace(/^\//, ""), alias: link.alias }, me);
+      });
+      return { links, endpointsConfig: eps };
+    }
+    const out = { ...(eps ?? {}) };
+    const key =
+      Object.keys(out).find((k) => k === mode || k === primary.name || k === primary.id || out[k]?.NetworkID === primary.id) ?? mode;
+    out[key] = { ...(out[key] ?? {}), Links: [...(out[key]?.Links ?? []), ...spec.links] };
+    return { links: null, endpointsConfig: out };
+  }
+
+  /**
+   * `rm -l me/alias`: forgets the container's default-bridge link `alias` and rewrites its
+   * /etc/hosts if it runs. False when it has no such link.
+   */
+  removeLink(containerId: string, alias: string): boolean {
+    const c = this.#containers.get(containerId);
+    const br = [...this.#networks.values()].find((n) => n.builtin === "bridge");
+    const req = br ? c?.networks[br.id] : undefined;
+    if (!c || !req?.links?.length) return false;
+    const keep = req.links.filter((l) => parseLink(l).alias !== alias);
+    if (keep.length === req.links.length) return false;
+    if (keep.length) req.links = keep;
+    else delete req.links;
+    this.#saveContainer(c);
+    const sb = this.#sandboxes.get(c.id);
+    if (sb?.kind === "netns") {
+      const spec = this.containers.resolve(c.id) ?? { id: c.id, name: c.name, hostname: c.hostname, networkMode: c.mode };
+      this.onChange(c.id, this.settings(c.id), this.#hostsFor(sb, c), this.#resolvConf(sb, spec));
+    }
+    return true;
+  }
+
+  /** At start: every default-bridge link's target must be running, as dockerd demands. */
+  #checkLinks(c: ContainerNet): void {
+    const br = [...this.#networks.values()].find((n) => n.builtin === "bridge");
+    for (const l of (br ? c.networks[br.id]?.links : undefined) ?? []) {
+      const link = parseLink(l);
+      const target = this.containers.resolve(link.target);
+      if (!target) throw notFound(`could not get container for ${link.target}: No such container: ${link.target}`);
+      if (!target.running)
+        throw conflict(`Cannot link to a non running container: /${target.name.replace(/^\//, "")} AS /${c.name}/${link.alias}`);
+    }
   }
 
   #resolvConf(sb: Sandbox, spec: ContainerNetSpec): string {

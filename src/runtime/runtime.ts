@@ -407,8 +407,15 @@ export class ContainerRuntime {
     const dir = options.bundleDir;
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(this.#root(this.#runtime), { recursive: true, mode: 0o700 });
-    if (options.spec) await writeFileAtomic(join(dir, "config.json"), JSON.stringify(options.spec), 0o600);
-    for (const f of ["exit", "oom", "pid", "conmon.pid", "attach", "ctl", "winsz"]) await rm(join(dir, f), { force: true });
+    // The bundle is rewritten at every start and means nothing after a machine crash (the
+    // container is gone then): atomic, but no fsync on the start path.
+    const written = options.spec
+      ? writeFileAtomic(join(dir, "config.json"), JSON.stringify(options.spec), 0o600, { durable: false })
+      : Promise.resolve();
+    await Promise.all([
+      written,
+      ...["exit", "oom", "pid", "conmon.pid", "attach", "ctl", "winsz"].map((f) => rm(join(dir, f), { force: true })),
+    ]);
     // A previous run of the same id leaves runtime state behind; runc refuses to create over it.
     // Only then is a delete needed: a first start saves the process spawn.
     if (existsSync(join(this.#root(this.#runtime), id))) await this.#oci(this.#runtime, ["delete", "--force", id], true);
@@ -421,7 +428,7 @@ export class ContainerRuntime {
       stdin: options.stdin === true,
       runtime: this.#runtime,
     };
-    await writeFileAtomic(join(dir, "runtime.json"), JSON.stringify(rec), 0o600);
+    await writeFileAtomic(join(dir, "runtime.json"), JSON.stringify(rec), 0o600, { durable: false });
 
     const args = [
       "--api-version",
@@ -609,7 +616,8 @@ export class ContainerRuntime {
     }
     const pid = await this.#monitorPid(c);
     if (pid) {
-      for (let i = 0; i < 100 && isAlive(pid, id); i++) await sleep(50);
+      // conmon exits right after it records the exit: poll briefly first, then every 50 ms (5 s in all).
+      for (let waited = 0, step = 1; waited < 5000 && isAlive(pid, id); waited += step, step = Math.min(step * 2, 50)) await sleep(step);
       if (isAlive(pid, id)) {
         this.#log.warn("monitor did not exit, killing it", { id, pid });
         try {

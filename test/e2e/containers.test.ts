@@ -36,6 +36,20 @@ for (const client of clients()) {
       assert.equal(run(client, ["run", "--rm", "busybox", "/etc/passwd"]).code, 126);
     });
 
+    test("--network none: loopback only, and another container can join it", () => {
+      assert.equal(ok(client, ["run", "--rm", "--network", "none", "busybox", "sh", "-c", "ip -o link | cut -d: -f2 | tr -d ' '"]), "lo");
+      assert.match(ok(client, ["run", "--rm", "--network", "none", "busybox", "ping", "-c1", "-W2", "127.0.0.1"]), /1 packets received/);
+      const owner = n("none-owner");
+      ok(client, ["run", "-d", "--name", owner, "--network", "none", "busybox", "sh", "-c", "echo up > /tmp/x; sleep 60"]);
+      ok(client, ["run", "-d", "--rm", "--network", `container:${owner}`, "busybox", "nc", "-l", "-p", "7070", "-e", "echo", "joined"]);
+      // Same namespace: the owner reaches the joiner's listener on its own loopback.
+      let got = "";
+      for (let i = 0; i < 50 && got !== "joined"; i++)
+        got = run(client, ["exec", owner, "sh", "-c", "nc 127.0.0.1 7070 </dev/null"]).out.trim();
+      assert.equal(got, "joined");
+      ok(client, ["rm", "-f", owner]);
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");

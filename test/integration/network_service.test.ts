@@ -145,7 +145,7 @@ test("default bridge: host reaches the container, published ports on 127.0.0.1 a
     exposedPorts: { "80/tcp": {}, "443/tcp": {} },
   });
   const r = await svc.attach(a);
-  assert.ok(r.netns !== "host");
+  assert.ok(typeof r.netns === "object");
   const path = r.netns.path;
   const ip = r.networkSettings.IPAddress;
   assert.match(ip, new RegExp(`^10\\.${o2}\\.${o3}\\.`));
@@ -199,7 +199,7 @@ test("default bridge: host reaches the container, published ports on 127.0.0.1 a
   // SECURITY: another namespace cannot reach the 127.0.0.1 port (neither its own loopback nor the gateway).
   const b = spec("other");
   const rb = await svc.attach(b);
-  assert.ok(rb.netns !== "host");
+  assert.ok(typeof rb.netns === "object");
   assert.equal(await curlIn(rb.netns.path, `http://127.0.0.1:${p81}/`), "");
   assert.equal(await curlIn(rb.netns.path, `http://${rb.networkSettings.Gateway}:${p81}/`), "");
   assert.equal(await curlIn(rb.netns.path, `http://${hostIp}:${p80}/`), "hello from web", "hairpin through the host address");
@@ -277,7 +277,7 @@ test("user-defined networks: DNS for names and aliases, no resolution across net
   const ra = await svc.attach(a);
   const rb = await svc.attach(b);
   const rc = await svc.attach(c);
-  assert.ok(ra.netns !== "host" && rb.netns !== "host" && rc.netns !== "host");
+  assert.ok(typeof ra.netns === "object" && typeof rb.netns === "object" && typeof rc.netns === "object");
   assert.equal(ra.networkSettings.Networks[`nt1-${tag}`]?.IPAddress, `10.${o2}.${o3 + 100}.50`);
   assert.equal(ra.networkSettings.IPAddress, "", "legacy fields only for the default bridge");
   assert.match(rb.resolvConf, new RegExp(`nameserver 10\\.${o2}\\.${o3 + 100}\\.1`));
@@ -331,9 +331,9 @@ test("user-defined networks: DNS for names and aliases, no resolution across net
 test("none, host and container:<id> modes", { skip }, async () => {
   const n = spec("nonet", { networkMode: "none" });
   const r = await svc.attach(n);
-  assert.ok(r.netns !== "host");
-  assert.match((await inNs(r.netns.path, "ip", "-o", "addr")).out, /lo .*127\.0\.0\.1/);
-  assert.doesNotMatch((await inNs(r.netns.path, "ip", "-o", "link")).out, /eth0/);
+  // The runtime makes the namespace (loopback only): nothing pinned, no CNI.
+  assert.equal(r.netns, "private");
+  assert.equal(existsSync(`${exec}/netns/${n.id}`), false);
   assert.deepEqual(Object.keys(r.networkSettings.Networks), ["none"]);
   const h = spec("hostnet", { networkMode: "host" });
   assert.equal((await svc.attach(h)).netns, "host");
@@ -348,7 +348,7 @@ test("none, host and container:<id> modes", { skip }, async () => {
 test("after a crash, restart removes the rules and namespaces of containers that are gone", { skip }, async () => {
   const a = spec("crashy", { portBindings: { "80/tcp": [{ HostPort: "" }] } });
   const r = await svc.attach(a);
-  assert.ok(r.netns !== "host");
+  assert.ok(typeof r.netns === "object");
   const port = r.networkSettings.Ports["80/tcp"]?.[0]?.HostPort ?? "";
   // berthd dies: its sockets close, everything else stays.
   await svc.shutdown();
@@ -393,7 +393,7 @@ test("IPv6 networks and --ip-range", { skip }, async () => {
   const b = spec("six-b", { networkMode: `v6-${tag}` });
   const ra = await svc.attach(a);
   const rb = await svc.attach(b);
-  assert.ok(ra.netns !== "host" && rb.netns !== "host");
+  assert.ok(typeof ra.netns === "object" && typeof rb.netns === "object");
   const ep = ra.networkSettings.Networks[`v6-${tag}`];
   const last = Number(ep?.IPAddress.split(".").pop());
   assert.ok(last >= 64 && last < 128, `address ${ep?.IPAddress} inside --ip-range`);
