@@ -4,7 +4,7 @@ import type { Duplex } from "node:stream";
 import { conflict, invalidArgument, messageOf, notFound, randomId } from "../base/mod.ts";
 import { type ContainerRecord, type ContainerService, type CreateBody, type MountPoint, mountsForInspect } from "../container/mod.ts";
 import type { Daemon } from "../daemon/mod.ts";
-import { portsSummary } from "../network/mod.ts";
+import { parseLink, parseLinkPath, portsSummary } from "../network/mod.ts";
 import { parseTimeFilter } from "../daemon/mod.ts";
 import { buildExecProcess, type ExecSession, type ProcessSpec, resolveUser, type StdStream } from "../runtime/mod.ts";
 import { type Ctx, qBool, qFilters, qInt, type Router, readJson, sendJson, versionLess } from "./http.ts";
@@ -135,6 +135,27 @@ interface ExecRecord {
 }
 
 /** Registers the `/containers/*` and `/exec/*` routes. */
+/**
+ * `DELETE /containers/me/alias?link=1` (`rm -l`): removes the legacy link `alias` of container
+ * `me` (its `HostConfig.Links` entry and its /etc/hosts line), with dockerd's errors for a
+ * plain container name and for a path that names no link.
+ */
+async function removeLink(d: Daemon, svc: ContainerService, path: string): Promise<void> {
+  const p = parseLinkPath(path);
+  if (p === "own") {
+    svc.store.mustResolve(path);
+    throw conflict("Conflict, cannot remove the default link name of the container");
+  }
+  const me = p ? svc.store.resolve(p.me) : undefined;
+  if (!p || !me?.HostConfig.Links?.some((l) => parseLink(l).alias === p.alias)) throw notFound(`No such container: ${path}`);
+  await svc.withLock(me.Id, async (c) => {
+    const keep = (c.HostConfig.Links ?? []).filter((l) => parseLink(l).alias !== p.alias);
+    c.HostConfig.Links = keep.length ? keep : null;
+    svc.store.save(c);
+    d.networks.removeLink(c.Id, p.alias);
+  });
+}
+
 export function containerRoutes(router: Router, d: Daemon, svc: ContainerService): void {
   const execs = new Map<string, ExecRecord>();
 
@@ -321,8 +342,10 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     res.end();
   });
 
-  router.add("DELETE", "/containers/{id}", async ({ res, params, query }) => {
-    await svc.remove(params.id ?? "", { force: qBool(query, "force"), volumes: qBool(query, "v") });
+  // `{id*}`: `rm -l me/alias` sends the link's path, slash and all.
+  router.add("DELETE", "/containers/{id*}", async ({ res, params, query }) => {
+    if (qBool(query, "link")) await removeLink(d, svc, params.id ?? "");
+    else await svc.remove(params.id ?? "", { force: qBool(query, "force"), volumes: qBool(query, "v") });
     res.writeHead(204);
     res.end();
   });

@@ -1573,7 +1573,7 @@ export class NetworkService {
     const out = { ...(eps ?? {}) };
     const key =
       Object.keys(out).find((k) => k === mode || k === primary.name || k === primary.id || out[k]?.NetworkID === primary.id) ?? mode;
-    out[key] = { ...(out[key] ?? {}), Links: [...(out[key]?.Links ?? []), ...spec.links] };
+    out[key] = { ...(out[key] ?? {}), Links: [...new Set([...(out[key]?.Links ?? []), ...spec.links])] };
     return { links: null, endpointsConfig: out };
   }
 
