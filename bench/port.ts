@@ -147,7 +147,8 @@ async function once(e: Engine, path: Path, name: string): Promise<Sample | undef
     if (!fb.head.startsWith("HTTP/")) log(`${e.name} ${path.name}: the first bytes were not an HTTP answer: ${JSON.stringify(fb.head)}`);
     return { runMs: r.ms, firstByteMs: fb.ms, attempts: fb.attempts };
   } finally {
-    exec([...e.cli, "rm", "-f", name], { env: e.env });
+    // podman's rm -f first waits out the stop timeout (httpd as PID 1 ignores SIGTERM).
+    exec([...e.cli, "rm", "-f", ...(e.name === "podman" ? ["-t", "0"] : []), name], { env: e.env });
   }
 }
 

@@ -633,20 +633,35 @@ export class NetworkService {
     return [...new Set(names.filter(Boolean))];
   }
 
+  /**
+   * A name asked of network `netId`'s server. The asking container (known by its source
+   * address) may be on other user-defined networks too: as with dockerd's embedded DNS, names
+   * on each of its networks resolve, the server's own network first, and on each network its
+   * `--link target:alias` aliases mean the target, for it alone. A client berth does not know
+   * gets the names of `netId` only.
+   */
   #lookup(netId: string, q: string, clientIp?: string): { v4: string[]; v6: string[] } | undefined {
-    const net = this.#networks.get(netId);
-    if (!net) return undefined;
-    const suffix = `.${net.name.toLowerCase()}`;
-    let name = q.endsWith(suffix) ? q.slice(0, -suffix.length) : q;
-    // A `--link target:alias` of the asking container: the alias means the target, for it alone.
-    if (clientIp) {
-      const client = clientIp.replace(/^::ffff:/, "");
-      const sb = [...this.#sandboxes.values()].find((s) => s.endpoints[netId]?.ipv4 === client || s.endpoints[netId]?.ipv6 === client);
-      const link = (sb ? this.#containers.get(sb.id)?.networks[netId]?.links : undefined)
-        ?.map(parseLink)
-        .find((l) => l.alias.toLowerCase() === name);
+    const client = clientIp?.replace(/^::ffff:/, "");
+    const sb = client
+      ? [...this.#sandboxes.values()].find((s) => s.endpoints[netId]?.ipv4 === client || s.endpoints[netId]?.ipv6 === client)
+      : undefined;
+    const me = sb ? this.#containers.get(sb.id) : undefined;
+    const nets = [netId, ...Object.keys(sb?.endpoints ?? {}).filter((id) => id !== netId && !this.#networks.get(id)?.builtin)];
+    for (const id of nets) {
+      const net = this.#networks.get(id);
+      if (!net) continue;
+      const suffix = `.${net.name.toLowerCase()}`;
+      let name = q.endsWith(suffix) ? q.slice(0, -suffix.length) : q;
+      const link = me?.networks[id]?.links?.map(parseLink).find((l) => l.alias.toLowerCase() === name);
       if (link) name = link.target.toLowerCase();
+      const hit = this.#lookupIn(id, name);
+      if (hit) return hit;
     }
+    return undefined;
+  }
+
+  /** The addresses on network `netId` of the running containers that answer to `name`. */
+  #lookupIn(netId: string, name: string): { v4: string[]; v6: string[] } | undefined {
     const v4: string[] = [];
     const v6: string[] = [];
     let found = false;

@@ -188,3 +188,27 @@ test("--link on a user-defined network: a DNS alias that only the linking contai
   await ok("rm", "-f", "uweb", "udb");
   await ok("network", "rm", "lnet");
 });
+
+test("a container on two user-defined networks resolves names on both (and its connect --link alias); others stay isolated", {
+  skip,
+}, async () => {
+  await ok("network", "create", "n1");
+  await ok("network", "create", "n2");
+  await ok("run", "-d", "--name", "a1", "--network", "n1", "busybox", "sleep", "600");
+  await ok("run", "-d", "--name", "b2", "--network", "n2", "busybox", "sleep", "600");
+  await ok("run", "-d", "--name", "both", "--network", "n1", "busybox", "sleep", "600");
+  await ok("network", "connect", "--link", "b2:bee", "n2", "both");
+  assert.equal(await ok("inspect", "-f", '{{json (index .NetworkSettings.Networks "n2").Links}}', "both"), '["b2:bee"]');
+  const a1 = await ok("inspect", "-f", '{{(index .NetworkSettings.Networks "n1").IPAddress}}', "a1");
+  const b2 = await ok("inspect", "-f", '{{(index .NetworkSettings.Networks "n2").IPAddress}}', "b2");
+  const has = (ip: string) => new RegExp(`Address:\\s+${ip.replaceAll(".", "\\.")}$`, "m");
+  assert.match(await ok("exec", "both", "nslookup", "a1"), has(a1));
+  assert.match(await ok("exec", "both", "nslookup", "b2"), has(b2));
+  assert.match(await ok("exec", "both", "nslookup", "b2.n2"), has(b2));
+  assert.match(await ok("exec", "both", "nslookup", "bee"), has(b2));
+  // a1 is on n1 only: n2's names and both's alias mean nothing to it.
+  assert.doesNotMatch((await d("exec", "a1", "nslookup", "b2")).out, has(b2));
+  assert.doesNotMatch((await d("exec", "a1", "nslookup", "bee")).out, has(b2));
+  await ok("rm", "-f", "a1", "b2", "both");
+  await ok("network", "rm", "n1", "n2");
+});
