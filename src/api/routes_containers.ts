@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { conflict, invalidArgument, messageOf, notFound, randomId } from "../base/mod.ts";
+import { conflict, invalidArgument, messageOf, notFound, notImplemented, randomId } from "../base/mod.ts";
 import { type ContainerRecord, type ContainerService, type CreateBody, type MountPoint, mountsForInspect } from "../container/mod.ts";
 import type { Daemon } from "../daemon/mod.ts";
 import { parseLink, parseLinkPath, portsSummary } from "../network/mod.ts";
@@ -382,9 +382,12 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     const stdout = qBool(query, "stdout");
     const stderr = qBool(query, "stderr");
     if (!stdout && !stderr) throw invalidArgument("Bad parameters: you must choose at least one stream");
+    if (c.HostConfig.LogConfig?.Type === "none") throw notImplemented("configured logging driver does not support reading");
     const tailQ = query.get("tail");
     const tail = tailQ && tailQ !== "all" ? Number(tailQ) : undefined;
     const ts = qBool(query, "timestamps");
+    // --details: the log's extra attributes before each line (berth records none: an empty set, as Docker prints it).
+    const details = qBool(query, "details") ? Buffer.from(" ") : undefined;
     const tty = c.Config.Tty === true;
     const ac = new AbortController();
     req.socket.on("close", () => ac.abort());
@@ -401,7 +404,8 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
       until: until ? String(parseTimeFilter(until) / 1000) : undefined,
       signal: ac.signal,
     })) {
-      const data = ts ? Buffer.concat([Buffer.from(`${e.time} `), e.data]) : e.data;
+      const parts = [...(ts ? [Buffer.from(`${e.time} `)] : []), ...(details ? [details] : []), e.data];
+      const data = parts.length === 1 ? e.data : Buffer.concat(parts);
       res.write(tty ? data : frame(e.stream, data));
     }
     res.end();

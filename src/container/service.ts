@@ -29,6 +29,7 @@ import {
   mergeEnv,
   normalizeCapability,
   parseDockerTime,
+  parseSignal,
   readLogs,
   type StdStream,
 } from "../runtime/mod.ts";
@@ -180,8 +181,12 @@ export class ContainerService {
       );
     }
     if (hc.VolumeDriver && hc.VolumeDriver !== "local") throw invalidArgument(`plugin "${hc.VolumeDriver}" not found`);
+    if (body.StopSignal) parseSignal(body.StopSignal);
     logSizeOption(hc.LogConfig?.Config?.["max-size"]);
     if (hc.LogConfig && !hc.LogConfig.Type) hc.LogConfig = { ...hc.LogConfig, Type: "json-file" };
+    checkLogDriver(hc.LogConfig?.Type ?? "json-file");
+    // As dockerd: a memory limit without a swap limit allows as much swap again.
+    if ((hc.Memory ?? 0) > 0 && !hc.MemorySwap) hc.MemorySwap = (hc.Memory ?? 0) * 2;
     for (const cap of [...(hc.CapAdd ?? []), ...(hc.CapDrop ?? [])]) {
       if (cap.toUpperCase() !== "ALL" && !ALL_CAPABILITIES.includes(normalizeCapability(cap)))
         throw invalidArgument(`unknown capability: "${cap}"`);
@@ -192,7 +197,8 @@ export class ContainerService {
     const cfg: ContainerConfig = { ...body };
     delete (cfg as Record<string, unknown>).HostConfig;
     delete (cfg as Record<string, unknown>).NetworkingConfig;
-    cfg.Hostname = body.Hostname || id.slice(0, 12);
+    // On the host's network the container takes the host's name, as Docker does.
+    cfg.Hostname = body.Hostname || (hc.NetworkMode === "host" ? os.hostname() : id.slice(0, 12));
     cfg.Domainname = body.Domainname ?? "";
     cfg.User = body.User || ic.User || "";
     cfg.Env = mergeEnv(ic.Env ?? [`PATH=${DEFAULT_PATH_ENV}`], body.Env ?? []);
@@ -323,6 +329,17 @@ export class ContainerService {
       return `${ip}\t${h.slice(0, i)}`;
     });
     const hostname = c.Config.Hostname ?? c.Id.slice(0, 12);
+    if (c.HostConfig.NetworkMode === "host") {
+      // The host's network: the host's own /etc/hosts, then --add-host (as Docker).
+      let base = "";
+      try {
+        base = readFileSync("/etc/hosts", "utf8");
+      } catch {
+        base = "127.0.0.1\tlocalhost\n";
+      }
+      await writeFile(c.HostsPath, `${base.replace(/\n?$/, "\n")}${extra.map((l) => `${l}\n`).join("")}`);
+      return;
+    }
     const lines = [
       "127.0.0.1\tlocalhost",
       "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -486,6 +503,7 @@ export class ContainerService {
         bundleDir: dir,
         spec: spec.spec,
         logPath: c.LogPath,
+        noLog: c.HostConfig.LogConfig?.Type === "none",
         tty: c.Config.Tty === true,
         stdin: c.Config.OpenStdin === true,
         stdinOnce: c.Config.StdinOnce === true,
@@ -667,6 +685,7 @@ export class ContainerService {
 
   /** POST /containers/{id}/kill */
   async kill(ref: string, signal = "SIGKILL"): Promise<void> {
+    parseSignal(signal);
     const c = this.store.mustResolve(ref);
     if (!c.State.Running) throw conflict(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
     if (signal === "SIGKILL" || signal === "KILL" || signal === "9") {
@@ -975,7 +994,7 @@ export class ContainerService {
   mustRun(ref: string): ContainerRecord {
     const c = this.store.mustResolve(ref);
     if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
-    if (c.State.Paused) throw conflict(`Container ${c.Id} is paused, unpause the container before exec`);
+    if (c.State.Paused) throw conflict(`Container ${ref} is paused, unpause the container before exec`);
     return c;
   }
 
@@ -1048,6 +1067,15 @@ function netSpec(c: ContainerRecord): ContainerNetSpec {
 }
 
 /** `--log-opt max-size=10m` → conmon's log size cap (it truncates; `max-file` is not supported). */
+/** Log drivers berth has: json-file (and local, stored alike) and none; Docker's others are refused clearly. */
+function checkLogDriver(driver: string): void {
+  if (driver === "json-file" || driver === "local" || driver === "none") return;
+  const dockers = ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"];
+  if (dockers.includes(driver)) throw invalidArgument(`logging driver "${driver}" is not supported by berth (json-file, local, none)`);
+  // Not a 404: the docker CLI takes a 404 from create for a missing image and pulls.
+  throw invalidArgument(`error looking up logging plugin ${driver}: plugin "${driver}" not found`);
+}
+
 function logSizeOption(v: string | undefined): { logSizeMax?: number } {
   if (!v) return {};
   const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(v.trim());

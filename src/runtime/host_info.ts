@@ -157,7 +157,7 @@ export function resolveDevice(spec: string): DeviceMapping[] {
   try {
     st = statSync(hostPath);
   } catch {
-    throw notFound(`Cannot use device "${hostPath}": no such file or directory`);
+    throw notFound(`error gathering device information while adding custom device "${hostPath}": no such file or directory`);
   }
   if (st.isDirectory()) {
     const out: DeviceMapping[] = [];
@@ -175,7 +175,7 @@ export function resolveDevice(spec: string): DeviceMapping[] {
     return out;
   }
   const d = deviceOf(hostPath, containerPath);
-  if (!d) throw invalidArgument(`Cannot use device "${hostPath}": not a device node`);
+  if (!d) throw invalidArgument(`error gathering device information while adding custom device "${hostPath}": not a device node`);
   return [{ device: d, permissions }];
 }
 

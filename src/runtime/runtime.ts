@@ -65,6 +65,8 @@ export interface CreateOptions {
   stdinOnce?: boolean;
   /** Maximum log size in bytes (conmon rotates by truncating); unlimited by default. */
   logSizeMax?: number;
+  /** No log at all (`--log-driver none`): output only reaches attached clients. */
+  noLog?: boolean;
 }
 
 /** Where a container stands, as seen by the runtime and the monitor. */
@@ -198,6 +200,7 @@ export function parseSignal(signal: string | number): number {
  * executable, 126 when it cannot be executed, 128 otherwise.
  */
 export function startErrorExitCode(message: string): number {
+  if (/chdir to cwd/i.test(message)) return 126; // a missing working directory is not a missing command
   if (/executable file not found|no such file or directory|not found in \$PATH/i.test(message)) return 127;
   if (/permission denied|exec format error|is a directory/i.test(message)) return 126;
   return 128;
@@ -209,10 +212,11 @@ function runtimeMessage(text: string): string {
   return (msgs.length ? msgs.join(": ") : text).trim();
 }
 
+/** A failed create or exec, worded as containerd's shim words it (clients and users match on it). */
 function startError(what: string, message: string): BerthError {
   const text = runtimeMessage(message);
   const exitCode = startErrorExitCode(text);
-  return new BerthError(exitCode === 128 ? ErrorKind.Internal : ErrorKind.InvalidArgument, `${what}: ${text}`, {
+  return new BerthError(exitCode === 128 ? ErrorKind.Internal : ErrorKind.InvalidArgument, `${what}: ${text}: unknown`, {
     detail: { exitCode, runtimeMessage: text },
   });
 }
@@ -454,7 +458,7 @@ export class ContainerRuntime {
       "-0",
       dir,
       "-l",
-      `k8s-file:${options.logPath}`,
+      options.noLog ? "none:" : `k8s-file:${options.logPath}`,
       "--full-attach",
       "--socket-dir-path",
       dir,
@@ -477,7 +481,7 @@ export class ContainerRuntime {
     if (data <= 0) {
       await this.#oci(this.#runtime, ["delete", "--force", id], true);
       const message = typeof first?.message === "string" ? first.message : stderr() || "the monitor exited without a message";
-      throw startError(`Cannot create container ${id}`, message);
+      throw startError("failed to create shim task: OCI runtime create failed", message);
     }
     this.#containers.set(id, rec);
     const monitorPid = (await readInt(join(dir, "conmon.pid"))) ?? 0;
@@ -755,7 +759,7 @@ export class ContainerRuntime {
       if (ready?.data !== 0) {
         const first = await sync.next();
         const message = typeof first?.message === "string" ? first.message : stderr() || "the monitor exited";
-        throw startError(`Cannot exec in container ${id}`, message);
+        throw startError("OCI runtime exec failed", message);
       }
       session = await attachSocket(join(dir, "attach"), { onData: options.onData, signal: options.signal });
       startPipe.write("0");
@@ -764,7 +768,7 @@ export class ContainerRuntime {
       if (pid <= 0) {
         const message = typeof started?.message === "string" ? started.message : stderr() || "the monitor exited";
         session.close();
-        throw startError(`Cannot exec in container ${id}`, message);
+        throw startError("OCI runtime exec failed", message);
       }
       const s = session;
       const exit = (async () => {

@@ -221,3 +221,22 @@ test("host facts parse", () => {
   );
   assert.deepEqual(limits, { RLIMIT_NOFILE: { soft: 1024, hard: 20000 }, RLIMIT_CORE: { soft: 0, hard: -1 } });
 });
+
+test("tmpfs mounts get Docker's noexec, nosuid, nodev unless the opposite is asked for", () => {
+  const { spec } = buildSpec({
+    rootfs: "/r",
+    args: ["sh"],
+    user: { uid: 0, gid: 0, additionalGids: [], home: "/root" },
+    cgroupsPath: "/berth/x",
+    host: goldenHost,
+    mounts: [
+      { type: "tmpfs", destination: "/a", options: [] },
+      { type: "tmpfs", destination: "/b", options: ["exec", "size=1m"] },
+      { type: "tmpfs", destination: "/c", options: ["suid", "dev"], readonly: true },
+    ],
+  });
+  const opts = (d: string) => spec.mounts?.find((m) => m.destination === d)?.options;
+  assert.deepEqual(opts("/a"), ["noexec", "nosuid", "nodev"]);
+  assert.deepEqual(opts("/b"), ["nosuid", "nodev", "exec", "size=1m"]);
+  assert.deepEqual(opts("/c"), ["noexec", "suid", "dev", "ro"]);
+});

@@ -365,6 +365,13 @@ function cleanDestination(dest: string): string {
   return posix.normalize(dest).replace(/(.)\/+$/, "$1");
 }
 
+/** Docker's tmpfs defaults (noexec, nosuid, nodev), each dropped when its opposite is asked for. */
+function tmpfsOptions(asked: readonly string[]): string[] {
+  const opposite: Record<string, string> = { noexec: "exec", nosuid: "suid", nodev: "dev" };
+  const defaults = Object.keys(opposite).filter((d) => !asked.includes(d) && !asked.includes(opposite[d] ?? ""));
+  return [...defaults, ...asked];
+}
+
 function mountSpecOf(m: MountInput): MountSpec {
   const destination = cleanDestination(m.destination);
   if (m.type === "bind") {
@@ -377,7 +384,7 @@ function mountSpecOf(m: MountInput): MountSpec {
     if (m.readonly) options.push("ro");
     return { destination, type: "bind", source: m.source, options };
   }
-  const options = [...(m.options ?? ["noexec", "nosuid", "nodev"])];
+  const options = tmpfsOptions(m.options ?? []);
   if (m.size !== undefined) {
     if (!Number.isSafeInteger(m.size) || m.size < 0) throw invalidArgument(`Invalid tmpfs size ${m.size}`);
     options.push(`size=${m.size}`);

@@ -11,18 +11,18 @@ const PASSWD =
   "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\nbroken line\nnobody:x:65534:65534::/nonexistent:/bin/false\n";
 const GROUP = "root:x:0:\nwheel:x:10:root,app\napp:x:1000:\nstaff:x:50:app\nnogroup:x:65534:\n";
 
-test("user specs resolve like Docker", () => {
-  assert.deepEqual(resolveUserFrom("", [], PASSWD, GROUP), { uid: 0, gid: 0, additionalGids: [10], home: "/root" });
-  assert.deepEqual(resolveUserFrom("app", [], PASSWD, GROUP), { uid: 1000, gid: 1000, additionalGids: [10, 50], home: "/home/app" });
-  assert.deepEqual(resolveUserFrom("1000", [], PASSWD, GROUP), { uid: 1000, gid: 1000, additionalGids: [10, 50], home: "/home/app" });
-  assert.deepEqual(resolveUserFrom("app:staff", [], PASSWD, GROUP), { uid: 1000, gid: 50, additionalGids: [], home: "/home/app" });
+test("user specs resolve like Docker (the primary group leads the supplementary ones, as containerd)", () => {
+  assert.deepEqual(resolveUserFrom("", [], PASSWD, GROUP), { uid: 0, gid: 0, additionalGids: [0, 10], home: "/root" });
+  assert.deepEqual(resolveUserFrom("app", [], PASSWD, GROUP), { uid: 1000, gid: 1000, additionalGids: [1000, 10, 50], home: "/home/app" });
+  assert.deepEqual(resolveUserFrom("1000", [], PASSWD, GROUP), { uid: 1000, gid: 1000, additionalGids: [1000, 10, 50], home: "/home/app" });
+  assert.deepEqual(resolveUserFrom("app:staff", [], PASSWD, GROUP), { uid: 1000, gid: 50, additionalGids: [50], home: "/home/app" });
   assert.deepEqual(resolveUserFrom("4242:4343", ["wheel", "77"], PASSWD, GROUP), {
     uid: 4242,
     gid: 4343,
-    additionalGids: [10, 77],
+    additionalGids: [4343, 10, 77],
     home: "/",
   });
-  assert.deepEqual(resolveUserFrom("0", [], undefined, undefined), { uid: 0, gid: 0, additionalGids: [], home: "/root" });
+  assert.deepEqual(resolveUserFrom("0", [], undefined, undefined), { uid: 0, gid: 0, additionalGids: [0], home: "/root" });
   assert.deepEqual(resolveUserFrom("nobody", [], PASSWD, GROUP).home, "/nonexistent");
 });
 

@@ -105,7 +105,7 @@ export function resolveUserFrom(
     } else {
       if (userPart.startsWith("-")) throw invalidArgument(`Invalid user "${user}"`);
       const e = users.find((u) => u.name === userPart);
-      if (!e) throw notFound(`Unable to find user ${userPart}: no matching entries in passwd file`);
+      if (!e) throw notFound(`unable to find user ${userPart}: no matching entries in passwd file`);
       uid = e.uid;
       gid = e.gid;
       home = e.home || "/";
@@ -123,7 +123,9 @@ export function resolveUserFrom(
     const id = lookupGroup(g, groups, g);
     if (!additional.includes(id)) additional.push(id);
   }
-  return { uid, gid, additionalGids: additional, home };
+  // As containerd (and so Docker): the primary group leads the supplementary list, so that
+  // `id` shows groups=<gid>,... and setgroups(2) drops whatever the runtime had.
+  return { uid, gid, additionalGids: [gid, ...additional.filter((g) => g !== gid)], home };
 }
 
 function lookupGroup(spec: string, groups: GroupEntry[], context: string): number {

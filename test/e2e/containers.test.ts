@@ -50,6 +50,45 @@ for (const client of clients()) {
       ok(client, ["rm", "-f", owner]);
     });
 
+    test("details as dockerd: groups, tmpfs flags, host network name, log drivers, swap default, signals", async () => {
+      // The primary group leads the supplementary list (containerd's way), so `id` lists it.
+      assert.equal(ok(client, ["run", "--rm", "busybox", "id"]), "uid=0(root) gid=0(root) groups=0(root)");
+      assert.equal(ok(client, ["run", "--rm", "-u", "1000:1000", "busybox", "id"]), "uid=1000 gid=1000 groups=1000");
+      // --tmpfs and --mount type=tmpfs default to noexec,nosuid,nodev; exec lifts noexec.
+      assert.match(ok(client, ["run", "--rm", "--tmpfs", "/t", "busybox", "grep", " /t ", "/proc/mounts"]), /rw,nosuid,nodev,noexec/);
+      assert.match(
+        ok(client, ["run", "--rm", "--tmpfs", "/t:exec", "busybox", "grep", " /t ", "/proc/mounts"]),
+        /rw,nosuid,nodev,relatime/,
+      );
+      // On the host's network the container has the host's name and /etc/hosts.
+      const hostName = ok("hostname", []);
+      assert.equal(ok(client, ["run", "--rm", "--network", "host", "busybox", "hostname"]), hostName);
+      // --log-driver none: output still reaches the client, `logs` refuses; unknown drivers fail the create.
+      assert.equal(ok(client, ["run", "--rm", "--log-driver", "none", "busybox", "echo", "hi"]), "hi");
+      const quiet = n("nolog");
+      ok(client, ["run", "-d", "--name", quiet, "--log-driver", "none", "busybox", "echo", "hi"]);
+      const lr = run(client, ["logs", quiet]);
+      assert.notEqual(lr.code, 0);
+      assert.match(lr.err, /configured logging driver does not support reading/);
+      const bad = run(client, ["run", "--rm", "--log-driver", "nosuch", "busybox", "true"]);
+      assert.equal(bad.code, 125);
+      assert.match(bad.err, /error looking up logging plugin nosuch/);
+      assert.doesNotMatch(bad.err + bad.out, /Pulling/, "not taken for a missing image");
+      // logs --details puts the (empty) attribute set before each line.
+      const d = n("details");
+      ok(client, ["run", "-d", "--name", d, "busybox", "echo", "one"]);
+      assert.ok(await until(() => run(client, ["logs", d]).out.includes("one")));
+      assert.equal(run(client, ["logs", "--details", d]).out, " one\n");
+      // A memory limit without a swap limit allows as much swap again; bad stop signals fail the create.
+      const m = n("swap");
+      ok(client, ["create", "--name", m, "--memory", "100m", "busybox", "true"]);
+      assert.equal(ok(client, ["inspect", "-f", "{{.HostConfig.MemorySwap}}", m]), String(200 * 1024 * 1024));
+      const sig = run(client, ["create", "--stop-signal", "NOPE", "busybox", "true"]);
+      assert.notEqual(sig.code, 0);
+      assert.match(sig.err, /Invalid signal: NOPE/);
+      assert.match(run(client, ["kill", "-s", "NOPE", "no-such-container-x"]).err, /Invalid signal: NOPE/);
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
