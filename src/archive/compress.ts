@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { pipeline, Readable, Transform } from "node:stream";
 import { constants as zc, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from "node:zlib";
 import { canceled, type Digest, invalidArgument, notImplemented } from "../base/mod.ts";
+import { createAdaptiveGzip } from "./_gzip.ts";
 
 /** Compression formats berth recognises in layer blobs. */
 export type Compression = "none" | "gzip" | "zstd";
@@ -330,6 +331,11 @@ export interface CompressOptions {
   format?: "gzip" | "zstd";
   /** gzip level 1-9 (default 6, as Docker) or zstd level (default 3). */
   level?: number;
+  /**
+   * gzip only: store blocks that look incompressible instead of deflating them (_gzip.ts);
+   * for layers of freshly written files, where deflate time would dominate.
+   */
+  adaptive?: boolean;
   signal?: AbortSignal;
 }
 
@@ -360,7 +366,9 @@ export function compressLayer(tar: AsyncIterable<unknown>, options: CompressOpti
   const compressor =
     options.format === "zstd"
       ? createZstdCompress({ chunkSize: CHUNK, params: { [zc.ZSTD_c_compressionLevel]: options.level ?? 3 } })
-      : createGzip({ chunkSize: CHUNK, level: options.level ?? 6 });
+      : options.adaptive
+        ? createAdaptiveGzip(options.level ?? 6)
+        : createGzip({ chunkSize: CHUNK, level: options.level ?? 6 });
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       blob.update(chunk);

@@ -71,6 +71,7 @@ import {
 } from "../runtime/mod.ts";
 import { DIFF_LABEL, type OverlaySnapshotter, SIZE_LABEL } from "../snapshot/mod.ts";
 import { BuildCache, type BuildState } from "./cache.ts";
+import { emptyContext, type ReceivedContext, receiveContext } from "./context.ts";
 import { applyMeta, DEFAULT_SHELL, expandInstruction, getEnv, type MetaState } from "./config.ts";
 import {
   copyInto,
@@ -580,6 +581,7 @@ class Job {
   #work: string;
   #df!: Dockerfile;
   #contextDir: string;
+  #ctx!: ReceivedContext;
   #ignore!: PatternMatcher;
   #stages = new Map<number, Promise<State>>();
   #steps = new Map<string, Promise<State>>();
@@ -790,10 +792,9 @@ class Job {
         chunks.push(c);
       }
       this.#ignore = new PatternMatcher([]);
+      this.#ctx = emptyContext(this.#contextDir, { host: this.#d.host, signal: this.#o.signal });
       return Buffer.concat(chunks).toString("utf8");
     }
-    const opts: Parameters<typeof applyLayer>[2] = { host: this.#d.host, layerName: "build context" };
-    if (this.#o.signal) opts.signal = this.#o.signal;
     // The docker CLI's `-f -` rewrite of the context ends the tar right after the last file's
     // data (no padding, no end-of-archive blocks), which dockerd accepts: complete it here.
     const tar = comp === "gzip" || comp === "zstd" ? decompress(rest(), this.#o.signal ? { signal: this.#o.signal } : {}) : rest();
@@ -805,21 +806,27 @@ class Job {
       }
       yield Buffer.alloc(((512 - (n % 512)) % 512) + 1024);
     }
-    try {
-      await applyLayer(Readable.from(completed()), this.#contextDir, opts);
-    } catch (e) {
-      throw invalidArgument(`Cannot read the build context: ${messageOf(e)}`, { cause: e });
-    }
-    const ignoreText = await readFileInRoot(this.#contextDir, "/.dockerignore", 4 * 1024 * 1024).catch(() => undefined);
+    // Indexed in memory as it arrives (context.ts); written to disk only if a step needs files.
+    this.#ctx = await receiveContext(completed(), this.#contextDir, { host: this.#d.host, signal: this.#o.signal });
+    const index = this.#ctx.index;
+    const read = (path: string, max: number) =>
+      (index ? index.readFile(path, max) : readFileInRoot(this.#contextDir, path, max)).catch(() => undefined);
+    const ignoreText = await read("/.dockerignore", 4 * 1024 * 1024);
     this.#ignore = new PatternMatcher(ignoreText ? parseDockerignore(ignoreText) : []);
-    let text = await readFileInRoot(this.#contextDir, dfName, 16 * 1024 * 1024).catch(() => undefined);
-    if (text === undefined && dfName === "Dockerfile")
-      text = await readFileInRoot(this.#contextDir, "dockerfile", 16 * 1024 * 1024).catch(() => undefined);
+    let text = await read(dfName, 16 * 1024 * 1024);
+    if (text === undefined && dfName === "Dockerfile") text = await read("dockerfile", 16 * 1024 * 1024);
     if (text === undefined) throw invalidArgument(`Cannot locate specified Dockerfile: ${dfName}`);
     return text;
   }
 
+  /** The context for COPY: its index in memory when there is one. */
   #contextTree(): SourceTree {
+    return { root: this.#contextDir, ignore: this.#ignore, keepOwners: false, fs: this.#ctx.index };
+  }
+
+  /** The context's files on disk (unpacked on first use), for what needs real files. */
+  async #contextDiskTree(): Promise<SourceTree> {
+    await this.#ctx.materialize();
     return { root: this.#contextDir, ignore: this.#ignore, keepOwners: false };
   }
 
@@ -1080,7 +1087,7 @@ class Job {
     const tarOpts: Parameters<typeof diffDirectories>[1] = { host: this.#d.host };
     if (this.#epoch !== undefined) tarOpts.sourceDateEpoch = this.#epoch;
     if (this.#o.signal) tarOpts.signal = this.#o.signal;
-    const c = compressLayer(diffDirectories(upper, tarOpts), this.#o.signal ? { signal: this.#o.signal } : {});
+    const c = compressLayer(diffDirectories(upper, tarOpts), { adaptive: true, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
     const blob = await this.#d.content.writeStream(c.stream);
     this.#releases.push(this.#b.lease(blob.digest));
     const info = await c.info;
@@ -1203,9 +1210,14 @@ class Job {
     }
     const downloads: { path: string; name: string; mtime: Date }[] = [];
     try {
-      const tree: SourceTree = mounted ? { root: mounted.dir, keepOwners: true } : this.#contextTree();
-      const h = createHash("sha256");
+      // ADD looks into local files (archives are unpacked): it reads them from disk.
       const local = inst.sources.filter((s) => !urls.includes(s));
+      const tree: SourceTree = mounted
+        ? { root: mounted.dir, keepOwners: true }
+        : inst.kind === "add" && local.length
+          ? await this.#contextDiskTree()
+          : this.#contextTree();
+      const h = createHash("sha256");
       const matches: SourceMatch[] = [];
       for (const src of local) {
         const ms = await resolveSources(tree, src);
@@ -1449,8 +1461,8 @@ class Job {
             tree = { root, keepOwners: true };
             h.update(`from\0${st.id}\0`);
           } else {
-            root = this.#contextDir;
-            tree = this.#contextTree();
+            tree = await this.#contextDiskTree();
+            root = tree.root;
           }
           const src = m.source ?? "/";
           const [match] = await resolveSources(tree, src);

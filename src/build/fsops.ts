@@ -10,12 +10,71 @@
  * path checked here stays as checked.
  */
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, type Stats } from "node:fs";
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import {
+  chmodSync,
+  copyFileSync,
+  createReadStream,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+} from "node:fs";
+import { chmod, lchown, lstat, mkdir, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
+import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { invalidArgument, notFound } from "../base/mod.ts";
 import { resolveInRoot } from "../runtime/mod.ts";
 import type { PatternMatcher } from "./ignore.ts";
+
+/** What COPY needs to know about a source file (a subset of `fs.Stats`, which fits). */
+export interface EntryStat {
+  /** Type and permission bits, as `st_mode`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: Date;
+  mtime: Date;
+  isDirectory(): boolean;
+  isFile(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+/**
+ * The read side of a source tree. Paths are host-style (`root/rel`), as for the disk, so that
+ * the same resolution code serves a directory on disk and the build context's index in
+ * memory (context.ts), which never has to be written out when every step hits the cache.
+ */
+export interface TreeFs {
+  lstat(path: string): Promise<EntryStat | undefined>;
+  readdir(path: string): Promise<string[]>;
+  readlink(path: string): Promise<string>;
+  /** `path` (a path in the tree) with symlinks followed inside `root`, as `resolveInRoot`. */
+  resolve(root: string, path: string): Promise<string>;
+  /** The SHA-256 of a regular file's content. */
+  digest(path: string): Promise<Buffer>;
+  /** Writes a regular file's content to `dst` (a new file on disk, created with `mode`). */
+  copyTo(path: string, dst: string): Promise<void>;
+}
+
+async function digestFile(path: string): Promise<Buffer> {
+  const f = createHash("sha256");
+  for await (const chunk of createReadStream(path)) f.update(chunk as Buffer);
+  return f.digest();
+}
+
+/** The disk as a `TreeFs`. */
+export const diskFs: TreeFs = {
+  lstat: (p) => lstat(p).catch(() => undefined),
+  readdir: (p) => readdir(p),
+  readlink: (p) => readlink(p),
+  resolve: (root, p) => resolveInRoot(root, p),
+  digest: digestFile,
+  copyTo: async (p, dst) => copyFileSync(p, dst),
+};
 
 /** A tree to copy from. `ignore` is the context's .dockerignore (none for stages). */
 export interface SourceTree {
@@ -23,13 +82,15 @@ export interface SourceTree {
   ignore?: PatternMatcher | undefined;
   /** Keep owners of copied files (stages); the context's files become root's. */
   keepOwners: boolean;
+  /** Where the tree's files are read from (default: the disk). */
+  fs?: TreeFs | undefined;
 }
 
 /** One matched source: its path relative to the tree and its host path. */
 export interface SourceMatch {
   rel: string;
   host: string;
-  stat: Stats;
+  stat: EntryStat;
 }
 
 const WILDCARD = /[*?[]/;
@@ -78,11 +139,12 @@ export async function resolveSources(tree: SourceTree, src: string): Promise<Sou
   const clean = posix.normalize(`/${src}`);
   const rootAbs = posix.resolve(tree.root);
   const ignored = (rel: string) => rel !== "" && tree.ignore?.matches(rel) === true;
+  const fs = tree.fs ?? diskFs;
   if (!WILDCARD.test(clean)) {
-    const host = await resolveInRoot(rootAbs, clean);
+    const host = await fs.resolve(rootAbs, clean);
     if (!under(rootAbs, host)) throw invalidArgument(`forbidden path outside the build context: ${src}`);
     const rel = posix.relative(rootAbs, host);
-    const st = await lstat(host).catch(() => undefined);
+    const st = await fs.lstat(host);
     if (!st || ignored(rel)) throw notInContext(src);
     return [{ rel, host, stat: st }];
   }
@@ -93,16 +155,16 @@ export async function resolveSources(tree: SourceTree, src: string): Promise<Sou
     const next: { rel: string; host: string }[] = [];
     for (const c of current) {
       if (!WILDCARD.test(part)) {
-        const host = await resolveInRoot(rootAbs, posix.join("/", c.rel, part));
+        const host = await fs.resolve(rootAbs, posix.join("/", c.rel, part));
         if (!under(rootAbs, host)) continue;
-        if (await lstat(host).catch(() => undefined)) next.push({ rel: posix.relative(rootAbs, host), host });
+        if (await fs.lstat(host)) next.push({ rel: posix.relative(rootAbs, host), host });
         continue;
       }
-      const st = await lstat(c.host).catch(() => undefined);
+      const st = await fs.lstat(c.host);
       if (!st?.isDirectory()) continue;
-      for (const name of (await readdir(c.host)).sort()) {
+      for (const name of (await fs.readdir(c.host)).sort()) {
         if (!globMatch(part, name)) continue;
-        const host = await resolveInRoot(rootAbs, posix.join("/", c.rel, name));
+        const host = await fs.resolve(rootAbs, posix.join("/", c.rel, name));
         if (!under(rootAbs, host)) continue;
         next.push({ rel: posix.relative(rootAbs, host), host });
       }
@@ -115,7 +177,7 @@ export async function resolveSources(tree: SourceTree, src: string): Promise<Sou
     // Two globbed paths can reach one file through a symlink: copy it once.
     if (ignored(c.rel) || seen.has(c.rel)) continue;
     seen.add(c.rel);
-    const st = await lstat(c.host).catch(() => undefined);
+    const st = await fs.lstat(c.host);
     if (st) out.push({ rel: c.rel, host: c.host, stat: st });
   }
   if (out.length === 0) throw notInContext(src);
@@ -126,24 +188,26 @@ export async function resolveSources(tree: SourceTree, src: string): Promise<Sou
 interface WalkEntry {
   sub: string;
   host: string;
-  stat: Stats;
+  stat: EntryStat;
 }
 
 /** Walks a match depth-first (names in byte order), skipping what the ignore rules exclude. */
 async function* walk(tree: SourceTree, m: SourceMatch, excludes?: PatternMatcher): AsyncGenerator<WalkEntry> {
   yield { sub: "", host: m.host, stat: m.stat };
   if (!m.stat.isDirectory()) return;
+  const fs = tree.fs ?? diskFs;
   const stack: string[] = [""];
   while (stack.length) {
     const sub = stack.pop() ?? "";
     const dir = sub ? `${m.host}/${sub}` : m.host;
-    const names = (await readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = (await fs.readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     const dirs: string[] = [];
     for (const name of names) {
       const s = sub ? `${sub}/${name}` : name;
       const rel = m.rel ? `${m.rel}/${s}` : s;
       const host = `${m.host}/${s}`;
-      const st = await lstat(host);
+      const st = await fs.lstat(host);
+      if (!st) throw notFound(`"${rel}" vanished while it was read`);
       const skip = (tree.ignore?.matches(rel) ?? false) || (excludes?.matches(s) ?? false);
       if (skip) {
         const exceptions = (tree.ignore?.hasExclusions ?? false) || (excludes?.hasExclusions ?? false);
@@ -157,17 +221,12 @@ async function* walk(tree: SourceTree, m: SourceMatch, excludes?: PatternMatcher
   }
 }
 
-async function hashFile(path: string, h: Hash): Promise<void> {
-  const f = createHash("sha256");
-  for await (const chunk of createReadStream(path)) f.update(chunk as Buffer);
-  h.update(f.digest());
-}
-
 /**
  * Adds what a COPY of `m` depends on to `h`: names, types, modes, sizes, contents, link
  * targets and (for stages) owners; not modification times.
  */
 export async function hashMatch(tree: SourceTree, m: SourceMatch, h: Hash, excludes?: PatternMatcher): Promise<void> {
+  const fs = tree.fs ?? diskFs;
   h.update(`match\0${m.rel}\0`);
   for await (const e of walk(tree, m, excludes)) {
     const st = e.stat;
@@ -176,8 +235,8 @@ export async function hashMatch(tree: SourceTree, m: SourceMatch, h: Hash, exclu
     if (tree.keepOwners) h.update(`${st.uid}:${st.gid}\0`);
     if (kind === "f") {
       h.update(`${st.size}\0`);
-      await hashFile(e.host, h);
-    } else if (kind === "l") h.update(await readlink(e.host));
+      h.update(await fs.digest(e.host));
+    } else if (kind === "l") h.update(await fs.readlink(e.host));
   }
 }
 
@@ -218,42 +277,50 @@ export async function isDirInRoot(root: string, path: string): Promise<boolean> 
   return (await lstat(host).catch(() => undefined))?.isDirectory() === true;
 }
 
-/** Copies one node (recursively for directories) to `target`, a host path whose parent is checked. */
+/**
+ * Copies one node (recursively for directories) to `target`, a host path whose parent is
+ * checked. The writes are synchronous: a COPY of a thousand small files is thousands of
+ * metadata calls, each far cheaper than a trip through libuv's thread pool; the loop yields
+ * to the event loop every few dozen entries so that the daemon stays responsive.
+ */
 async function copyNode(tree: SourceTree, m: SourceMatch, target: string, o: CopyOptions): Promise<void> {
-  const dirTimes: { path: string; stat: Stats }[] = [];
+  const fs = tree.fs ?? diskFs;
+  const dirTimes: { path: string; stat: EntryStat }[] = [];
+  let n = 0;
   for await (const e of walk(tree, m, o.excludes)) {
+    if (++n % 64 === 0) await yieldToLoop();
     const dst = e.sub ? `${target}/${e.sub}` : target;
     const st = e.stat;
     const uid = o.chown ? o.chown.uid : tree.keepOwners ? st.uid : 0;
     const gid = o.chown ? o.chown.gid : tree.keepOwners ? st.gid : 0;
     const mode = o.chmod ?? st.mode & 0o7777;
-    const have = await lstat(dst).catch(() => undefined);
+    const have = lstatSync(dst, { throwIfNoEntry: false });
     if (st.isDirectory()) {
       // The destination directory itself keeps its metadata (or that of its creation).
       if (e.sub === "") continue;
-      if (have && !have.isDirectory()) await rm(dst, { force: true });
-      if (!have?.isDirectory()) await mkdir(dst, { mode: 0o700 });
-      await lchown(dst, uid, gid);
-      await chmod(dst, mode);
+      if (have && !have.isDirectory()) rmSync(dst, { force: true });
+      if (!have?.isDirectory()) mkdirSync(dst, { mode: 0o700 });
+      lchownSync(dst, uid, gid);
+      chmodSync(dst, mode);
       dirTimes.push({ path: dst, stat: st });
       continue;
     }
     if (have?.isDirectory())
       throw invalidArgument(`cannot copy to non-directory: cannot replace directory "${e.sub || m.rel}" with a file`);
-    if (have) await rm(dst, { force: true });
+    if (have) rmSync(dst, { force: true });
     if (st.isSymbolicLink()) {
-      await symlink(await readlink(e.host), dst);
-      await lchown(dst, uid, gid);
-      await lutimes(dst, st.atime, st.mtime);
+      symlinkSync(await fs.readlink(e.host), dst);
+      lchownSync(dst, uid, gid);
+      lutimesSync(dst, st.atime, st.mtime);
     } else if (st.isFile()) {
-      await copyFile(e.host, dst);
-      await lchown(dst, uid, gid);
-      await chmod(dst, mode);
-      await utimes(dst, st.atime, st.mtime);
+      await fs.copyTo(e.host, dst);
+      lchownSync(dst, uid, gid);
+      chmodSync(dst, mode);
+      utimesSync(dst, st.atime, st.mtime);
     }
     // FIFOs, sockets and devices are not copied, as Docker does not.
   }
-  for (const d of dirTimes.reverse()) await utimes(d.path, d.stat.atime, d.stat.mtime);
+  for (const d of dirTimes.reverse()) utimesSync(d.path, d.stat.atime, d.stat.mtime);
 }
 
 /**
