@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import { conflict, invalidArgument, messageOf, notFound, notImplemented, randomId } from "../base/mod.ts";
+import { conflict, invalidArgument, isNotFound, messageOf, notFound, notImplemented, randomId } from "../base/mod.ts";
 import { type ContainerRecord, type ContainerService, type CreateBody, type MountPoint, mountsForInspect } from "../container/mod.ts";
 import type { Daemon } from "../daemon/mod.ts";
 import { parseLink, parseLinkPath, portsSummary } from "../network/mod.ts";
@@ -162,7 +162,12 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
   router.add("POST", "/containers/create", async ({ req, res, query }) => {
     const body = await readJson<CreateBody>(req);
     if (!body) throw invalidArgument("config cannot be empty in order to create a container");
-    const r = await svc.create(body, query.get("name") || undefined);
+    const r = await svc.create(body, query.get("name") || undefined).catch((e: unknown) => {
+      // Only a missing image is a 404 here: the docker CLI pulls on a 404 from create, so any other
+      // missing thing (--volumes-from, a network, a user) is a bad parameter, as dockerd answers.
+      if (isNotFound(e) && !/^No such image/.test(messageOf(e))) throw invalidArgument(messageOf(e), { cause: e });
+      throw e;
+    });
     sendJson(res, 201, r);
   });
 

@@ -1,6 +1,6 @@
 import type { Daemon } from "../daemon/mod.ts";
 import { matchLabels } from "../volume/mod.ts";
-import { checkFilterKeys, qBool, qFilters, type Router, readJson, sendJson } from "./http.ts";
+import { checkFilterKeys, qBool, qFilters, type Router, readJson, sendJson, versionLess } from "./http.ts";
 
 function out(v: ReturnType<Daemon["volumes"]["mustGet"]>, usage?: { Size: number; RefCount: number }): Record<string, unknown> {
   const { anonymous: _a, ...rest } = v;
@@ -37,8 +37,11 @@ export function volumeRoutes(router: Router, d: Daemon): void {
     if (!existed) d.events.publish("volume", "create", v.Name, { driver: "local" });
     sendJson(res, 201, out(v));
   });
-  router.add("POST", "/volumes/prune", async ({ res, query }) => {
-    const r = await vs.prune(qFilters(query));
+  router.add("POST", "/volumes/prune", async ({ res, query, version }) => {
+    const filters = qFilters(query);
+    // Before API 1.42 prune removed every unused volume, named ones too (dockerd 20.10 still does).
+    if (versionLess(version, "1.42") && !filters.has("all")) filters.set("all", ["true"]);
+    const r = await vs.prune(filters);
     for (const n of r.VolumesDeleted ?? []) d.events.publish("volume", "destroy", n, { driver: "local" });
     sendJson(res, 200, r);
   });

@@ -104,8 +104,8 @@ export class VolumeService {
     } = {},
   ): Promise<Volume> {
     const driver = options.driver || "local";
-    if (driver !== "local") throw notFound(`plugin "${driver}" not found`);
     const name = options.name || randomId();
+    if (driver !== "local") throw notFound(`create ${name}: error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     if (!NAME_RE.test(name)) {
       throw invalidArgument(
         `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,

@@ -20,9 +20,13 @@ export interface Result {
 }
 
 /** Runs a client command against the test daemon. */
-export function run(client: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): Result {
+export function run(
+  client: string,
+  args: string[],
+  options: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Result {
   const r = spawnSync(client, args, {
-    env: { ...process.env, DOCKER_HOST: `unix://${SOCKET}`, BERTH_HOST: `unix://${SOCKET}` },
+    env: { ...process.env, DOCKER_HOST: `unix://${SOCKET}`, BERTH_HOST: `unix://${SOCKET}`, ...options.env },
     input: options.input ?? "",
     timeout: options.timeoutMs ?? 60000,
     killSignal: "SIGKILL",
@@ -32,7 +36,11 @@ export function run(client: string, args: string[], options: { input?: string; t
 }
 
 /** Runs and expects success; returns trimmed stdout. */
-export function ok(client: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): string {
+export function ok(
+  client: string,
+  args: string[],
+  options: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): string {
   const r = run(client, args, options);
   if (r.code !== 0) throw new Error(`${client} ${args.join(" ")} failed (${r.code}): ${r.err || r.out}`);
   return r.out.trim();

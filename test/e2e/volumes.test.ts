@@ -122,5 +122,23 @@ for (const client of clients()) {
       assert.ok(left.includes(named));
       assert.ok(!left.includes(anon));
     });
+
+    test("a client on API 1.41 prunes named volumes too, as dockerd 20.10 did", { skip: client !== "docker" }, () => {
+      const named = uniq("e2e-old");
+      vols.push(named);
+      ok(client, ["volume", "create", "--label", `e2e-prune=${named}`, named]);
+      ok(client, ["volume", "prune", "-f", "--filter", `label=e2e-prune=${named}`]);
+      assert.ok(ok(client, ["volume", "ls", "-q"]).split("\n").includes(named), "kept on the current API");
+      ok(client, ["volume", "prune", "-f", "--filter", `label=e2e-prune=${named}`], { env: { DOCKER_API_VERSION: "1.41" } });
+      assert.ok(!ok(client, ["volume", "ls", "-q"]).split("\n").includes(named), "pruned on 1.41");
+    });
+
+    test("create errors that are not a missing image are not 404s (the CLI would pull)", () => {
+      const r = run(client, ["run", "--rm", "--volumes-from", uniq("e2e-nosuch"), "busybox", "true"]);
+      assert.equal(r.code, 125);
+      assert.doesNotMatch(r.err + r.out, /Pulling|Unable to find image/);
+      const v = run(client, ["volume", "create", "--driver", "nosuch", uniq("e2e-drv")]);
+      assert.match(v.err, /error looking up volume plugin nosuch: plugin "nosuch" not found/);
+    });
   });
 }
