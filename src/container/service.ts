@@ -830,7 +830,7 @@ export class ContainerService {
       end: () => {
         if (!a.stdin) return;
         a.inputEnded = true;
-        if (a.session && c.Config.StdinOnce) a.session.end();
+        if (a.session && c.Config.StdinOnce && !c.Config.Tty) a.session.end();
       },
       detach: () => {
         a.session?.close();
@@ -848,7 +848,7 @@ export class ContainerService {
       });
       for (const d of a.pendingInput) await a.session.write(d);
       a.pendingInput = [];
-      if (a.inputEnded && c.Config.StdinOnce) a.session.end();
+      if (a.inputEnded && c.Config.StdinOnce && !c.Config.Tty) a.session.end();
     } catch (e) {
       this.#log.warn("attach failed", { id: c.Id, error: messageOf(e) });
     }

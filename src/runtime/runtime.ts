@@ -469,7 +469,9 @@ export class ContainerRuntime {
     if (rec.tty) args.push("-t");
     if (rec.stdin) {
       args.push("-i");
-      if (!options.stdinOnce) args.push("--leave-stdin-open");
+      // As dockerd: "stdin once" closes the process's stdin when the first client's input ends,
+      // but never for a TTY (a detached or dropped terminal can attach again).
+      if (!options.stdinOnce || rec.tty) args.push("--leave-stdin-open");
     }
     const child = this.#spawnMonitor(args, dir, 4);
     const stderr = collect(child.stderr);
