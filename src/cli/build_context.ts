@@ -4,8 +4,7 @@
  * directory excludes its contents), owned by 0:0, always carrying the Dockerfile and
  * `.dockerignore` themselves.
  */
-import { createReadStream, readFileSync } from "node:fs";
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import * as tar from "tar-stream";
@@ -102,6 +101,9 @@ export function isExcluded(patterns: readonly Pattern[], relPath: string): boole
   return excluded;
 }
 
+/** Files up to this size are read in one call. */
+const SMALL_FILE = 1024 * 1024;
+
 /** Options of `packContext`. */
 export interface ContextOptions {
   /** Context-relative paths always sent (the Dockerfile, .dockerignore). */
@@ -126,12 +128,14 @@ export function packContext(dir: string, options: ContextOptions): Readable {
       if (data !== undefined) pack.entry(h, data, (e) => (e ? reject(e) : resolve()));
       else pack.entry(h, (e) => (e ? reject(e) : resolve()));
     });
+  // Metadata and small files are read synchronously: for a context of thousands of small
+  // files a trip through the fs thread pool per call costs more than the call itself.
   const walk = async (rel: string): Promise<void> => {
     const abs = rel === "" ? dir : join(dir, rel);
-    const names = (await readdir(abs)).sort();
+    const names = readdirSync(abs).sort();
     for (const name of names) {
       const r = rel === "" ? name : `${rel}/${name}`;
-      const st = await lstat(join(dir, r));
+      const st = lstatSync(join(dir, r));
       const excluded = !keep.has(r) && isExcluded(patterns, r);
       if (excluded && !(st.isDirectory() && hasExceptions)) continue;
       const base = { mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: st.mtime };
@@ -139,8 +143,13 @@ export function packContext(dir: string, options: ContextOptions): Readable {
         if (!excluded) await entry({ ...base, name: `${r}/`, type: "directory" });
         await walk(r);
       } else if (st.isSymbolicLink()) {
-        if (!excluded) await entry({ ...base, name: r, type: "symlink", linkname: await readlink(join(dir, r)) });
+        if (!excluded) await entry({ ...base, name: r, type: "symlink", linkname: readlinkSync(join(dir, r)) });
       } else if (st.isFile() && !excluded) {
+        if (st.size <= SMALL_FILE) {
+          const data = readFileSync(join(dir, r));
+          await entry({ ...base, name: r, type: "file", size: data.length }, data);
+          continue;
+        }
         await new Promise<void>((resolve, reject) => {
           const w = pack.entry({ ...base, name: r, type: "file", size: st.size }, (e) => (e ? reject(e) : resolve()));
           createReadStream(join(dir, r)).on("error", reject).pipe(w);
