@@ -222,7 +222,9 @@ export function systemRoutes(
     const since = query.get("since");
     const until = query.get("until");
     const sinceNs = since ? BigInt(Math.floor(parseTimeFilter(since) * 1e6)) : undefined;
-    const untilMs = until ? parseTimeFilter(until) : undefined;
+    // The docker CLI sends whole seconds (`--until 0s` is "now" cut to the second): a whole
+    // second means up to its end, as dockerd answers, or the last second's events would be lost.
+    const untilMs = until ? parseTimeFilter(until) + (/^\d+$/.test(until) ? 999.999 : 0) : undefined;
     const match = (e: EngineEvent): boolean => {
       for (const [k, vs] of filters) {
         const ok = vs.some((v) => {

@@ -89,6 +89,15 @@ for (const client of clients()) {
       assert.match(run(client, ["kill", "-s", "NOPE", "no-such-container-x"]).err, /Invalid signal: NOPE/);
     });
 
+    test("events --since 10s --until 0s includes what just happened (the CLI sends whole seconds)", () => {
+      const c = n("events");
+      ok(client, ["run", "-d", "--name", c, "busybox", "sleep", "30"]);
+      ok(client, ["pause", c]);
+      ok(client, ["unpause", c]);
+      const got = ok(client, ["events", "--since", "10s", "--until", "0s", "--filter", `container=${c}`, "--format", "{{.Action}}"]);
+      assert.deepEqual(got.split("\n"), ["create", "start", "pause", "unpause"]);
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
