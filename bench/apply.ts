@@ -12,7 +12,7 @@
  * runs it in turn with the current one, so that drift in the machine's load hits both alike.
  * Prints wall-clock and CPU time (this process, all threads) per run and the medians.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -96,6 +96,9 @@ async function main(): Promise<void> {
   const { blob, diffId } = await firstLayer();
   process.stderr.write(`apply: ${REPO}:${TAG} layer ${(blob.length / 1e6).toFixed(1)} MB\n`);
   const dir = mkdtempSync("/var/tmp/berth-bench-apply-");
+  // As the snapshotter does (docs/storage.md, "Placement"): a +T parent and fresh random names,
+  // so that ext4 does not put each target among the inodes the previous run just freed.
+  exec(["chattr", "+T", dir]);
   const host = new RealHost();
   const file = join(dir, "layer.gz");
   writeFileSync(file, blob);
@@ -111,7 +114,7 @@ async function main(): Promise<void> {
         // Alternate which one goes first, so that neither always follows the other's deletes.
         const order = i % 2 ? [...appliers].reverse() : appliers;
         for (const [name, apply] of order) {
-          const target = join(dir, `t${i}`);
+          const target = join(dir, `t${i}-${randomBytes(8).toString("hex")}`);
           mkdirSync(target);
           exec(["sync"]);
           const m = await timed(async () => {

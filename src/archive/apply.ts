@@ -27,11 +27,11 @@
  *
  * File system work is synchronous: each decompressed chunk is applied in one go (typically
  * hundreds of microseconds), which avoids a thread-pool round trip per file and is several times
- * faster for layers of many small files. Decompression and hashing overlap with it. Device
+ * faster for layers of many small files. Decompression and the diff ID's sha256 run on a worker
+ * thread meanwhile (_inflate.ts), which hands the tar bytes over in shared memory. Device
  * nodes and extended attributes, which Node cannot create, are batched into a few `mknod` /
  * `setfattr` runs through the Host seam at the end.
  */
-import { createHash } from "node:crypto";
 import {
   chmodSync,
   closeSync,
@@ -69,7 +69,8 @@ import {
   nullLogger,
   writeAllSync,
 } from "../base/mod.ts";
-import { type Compression, decompress } from "./compress.ts";
+import { InflateJob } from "./_inflate.ts";
+import type { Compression } from "./compress.ts";
 import { DEFAULT_LIMITS, type TarHeader, TarReader, type TarSink } from "./_tar.ts";
 
 /** Options for `applyLayer`. */
@@ -859,32 +860,37 @@ export async function applyLayer(stream: AsyncIterable<unknown>, target: string,
     umask: currentUmask(),
   });
   const reader = new TarReader(writer, { maxEntries: options.maxEntries ?? DEFAULT_LIMITS.maxEntries });
-  const hash = createHash("sha256");
+  // Decompression and the diff ID's sha256 run on a worker thread (_inflate.ts); this thread
+  // parses the tar and writes the files, from views of the worker's output that are only
+  // valid until the next chunk: each is consumed synchronously.
+  const job = new InflateJob(stream);
+  const onAbort = () => job.cancel();
+  signal?.addEventListener("abort", onAbort, { once: true });
   let size = 0;
-  let compression: Compression = "none";
   try {
-    const opts: { signal?: AbortSignal; onFormat: (f: Compression) => void } = { onFormat: (f) => (compression = f) };
-    if (signal) opts.signal = signal;
-    for await (const chunk of decompress(stream, opts)) {
+    if (signal?.aborted) throw canceled(`Unpacking layer "${layer}" was canceled`);
+    for await (const chunk of job.chunks()) {
       size += chunk.length;
       if (size > maxSize)
         throw invalidArgument(`Cannot unpack layer "${layer}": it is larger than the limit of ${maxSize} bytes uncompressed`);
-      hash.update(chunk);
       reader.push(chunk);
       if (signal?.aborted) throw canceled(`Unpacking layer "${layer}" was canceled`);
     }
+    const { diffId, compression } = await job.result();
     reader.end();
     if (signal?.aborted) throw canceled(`Unpacking layer "${layer}" was canceled`);
-    const diffId = `sha256:${hash.digest("hex")}` as Digest;
     if (options.diffId !== undefined && diffId !== options.diffId) {
       throw invalidArgument(`Cannot unpack layer "${layer}": its content hashes to "${diffId}", but "${options.diffId}" was expected`);
     }
     await writer.finish(signal);
     return { diffId, size, compression, entries: reader.entries };
   } catch (e) {
+    await job.close();
     writer.abort();
     removeTree(root);
     throw layerError(e, layer, signal);
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 
