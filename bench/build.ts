@@ -5,7 +5,9 @@
  * builder and through `berth build`), dockerd's classic builder and `podman build`, in the
  * same run, engines taking turns, medians of N runs after a warm-up round. Wall-clock time
  * and CPU time (the client, its waited-for children and the engine's daemons, as bench/run.ts).
- * Targets: full-cache rebuild ≤ 0.3× and one-file rebuild ≤ 0.5× the faster peer.
+ * Targets: full-cache rebuild ≤ 0.3× and one-file rebuild ≤ 0.5× the faster peer. A floor is
+ * measured beside them: the docker CLI sending the same context to a stub daemon that only reads
+ * it and answers, which no engine behind the docker CLI can beat.
  *
  *   node bench/build.ts [--runs N] [--no-peers] [--save] [--cpu-prof DIR]
  */
@@ -16,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Berthd } from "./berthd.ts";
+import { type ChildProcess, spawn } from "node:child_process";
 import { cpuOf, exec, processes, type Stats, stats, table, which } from "./_lib.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -59,7 +62,24 @@ interface Subject {
   built: Set<string>;
   /** Removes an image (peers only). */
   rmi?: (id: string) => void;
+  /** Measured in these scenarios only (default: all). */
+  only?: Scenario[];
 }
+
+/**
+ * The floor's stub daemon: answers /_ping and /version, reads a /build body to its end and
+ * replies with an image ID. Run as its own process (the benchmark blocks in spawnSync).
+ */
+const STUB = `
+import { createServer } from "node:http";
+const id = "sha256:" + "0".repeat(64);
+createServer((req, res) => {
+  if (req.url.includes("/_ping")) { res.setHeader("Api-Version", "1.47"); res.end("OK"); return; }
+  if (req.url.includes("/version")) { res.setHeader("Content-Type", "application/json"); res.end(JSON.stringify({ ApiVersion: "1.47", MinAPIVersion: "1.24", Version: "stub", Os: "linux", Arch: "amd64" })); return; }
+  req.on("data", () => {});
+  req.on("end", () => { res.setHeader("Content-Type", "application/json"); res.end(JSON.stringify({ aux: { ID: id } }) + "\\n" + JSON.stringify({ stream: id + "\\n" }) + "\\n"); });
+}).listen(process.argv[1]);
+`;
 
 /** Deterministic incompressible bytes (a SHA-256 counter stream): gzip cannot shortcut them. */
 function bytes(seed: string, n: number): Buffer {
@@ -120,7 +140,9 @@ async function main(): Promise<void> {
   const work = mkdtempSync("/var/tmp/berth-bench-build-");
   const subjects: Subject[] = [];
   let berthd: Berthd | undefined;
+  let stub: ChildProcess | undefined;
   const cleanup = () => {
+    stub?.kill();
     for (const s of subjects) {
       if (!s.rmi) continue;
       for (const id of s.built) s.rmi(id);
@@ -169,6 +191,19 @@ async function main(): Promise<void> {
       built: new Set(),
     });
     exec([docker, "pull", "-q", "busybox"], { env: berthEnv });
+    const stubSocket = join(work, "stub.sock");
+    stub = spawn(process.execPath, ["--input-type=module", "-e", STUB, stubSocket], { stdio: "ignore" });
+    for (let i = 0; i < 50 && !existsSync(stubSocket); i++) await new Promise((r) => setTimeout(r, 100));
+    subjects.push({
+      name: "floor: docker CLI → stub daemon",
+      argv: [docker, "build"],
+      env: { DOCKER_HOST: `unix://${stubSocket}`, DOCKER_BUILDKIT: "0" },
+      daemons: () => (stub?.pid ? [stub.pid] : []),
+      peer: false,
+      context: contextFor("floor"),
+      built: new Set(),
+      only: ["cached"],
+    });
     const skipped: string[] = [];
     if (WANT_PEERS) {
       const dockerEnv = { DOCKER_HOST: "unix:///var/run/docker.sock", DOCKER_BUILDKIT: "0" };
@@ -218,6 +253,7 @@ async function main(): Promise<void> {
       log(`round ${round}${round === 0 ? " (warm-up)" : ""}/${RUNS}`);
       for (const scenario of SCENARIOS) {
         for (const s of subjects) {
+          if (s.only && !s.only.includes(scenario)) continue;
           if (scenario === "one file") changeOneFile(s, round);
           const m = build(s, scenario);
           if (round === 0) continue;
