@@ -48,7 +48,8 @@ if [[ $what == all || $what == integration || $what == acceptance ]]; then
   SEED_DEBIAN=${SEED_DEBIAN:-1} bash "$shared/fixtures/registry.sh" start || { echo "registry fixture failed"; exit 1; }
   mkdir -p $TEST_ROOT
   cat > $TEST_ROOT/daemon.json <<JSON
-{ "registry-mirrors": ["http://127.0.0.1:5000"], "insecure-registries": ["127.0.0.1:5000", "localhost:5000"] }
+{ "registry-mirrors": ["http://127.0.0.1:5000"], "insecure-registries": ["127.0.0.1:5000", "localhost:5000"],
+  "runtimes": { "runc-alt": { "path": "$(command -v runc)" } } }
 JSON
   rm -f $SOCK
   setsid bin/berthd --config-file $TEST_ROOT/daemon.json --data-root $TEST_ROOT/root --exec-root /run/berth-test -H unix://$SOCK >$TEST_ROOT/berthd.log 2>&1 < /dev/null &

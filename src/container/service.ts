@@ -185,6 +185,11 @@ export class ContainerService {
     logSizeOption(hc.LogConfig?.Config?.["max-size"]);
     if (hc.LogConfig && !hc.LogConfig.Type) hc.LogConfig = { ...hc.LogConfig, Type: "json-file" };
     checkLogDriver(hc.LogConfig?.Type ?? "json-file");
+    // --runtime: one the runtime service knows (containerd's name for runc is runc too).
+    if (hc.Runtime === "io.containerd.runc.v2") hc.Runtime = "runc";
+    if (hc.Runtime && !this.#rt.runtimes().some((r) => r.name === hc.Runtime))
+      throw invalidArgument(`unknown or invalid runtime name: ${hc.Runtime}`);
+    hc.Runtime = hc.Runtime || this.#rt.defaultRuntime;
     // As dockerd: a memory limit without a swap limit allows as much swap again.
     if ((hc.Memory ?? 0) > 0 && !hc.MemorySwap) hc.MemorySwap = (hc.Memory ?? 0) * 2;
     for (const cap of [...(hc.CapAdd ?? []), ...(hc.CapDrop ?? [])]) {
@@ -504,6 +509,7 @@ export class ContainerService {
         spec: spec.spec,
         logPath: c.LogPath,
         noLog: c.HostConfig.LogConfig?.Type === "none",
+        ...(c.HostConfig.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
         tty: c.Config.Tty === true,
         stdin: c.Config.OpenStdin === true,
         stdinOnce: c.Config.StdinOnce === true,

@@ -1,6 +1,6 @@
 import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { Db, type Host, type Logger } from "../base/mod.ts";
+import { Db, type Host, invalidArgument, type Logger } from "../base/mod.ts";
 import { ContentStore } from "../content/mod.ts";
 import { ImageStore } from "../image/mod.ts";
 import { OverlaySnapshotter, Unpacker } from "../snapshot/mod.ts";
@@ -61,13 +61,16 @@ export class Daemon {
     const remote = new RemoteImages(this.images, this.registry, log);
     this.images.remote = remote;
     this.loginHook = (auth) => remote.login(auth);
-    const rtName = config.defaultRuntime || "runc";
-    const rtPath = config.runtimes[rtName]?.path;
+    const configured = Object.entries(config.runtimes).map(([name, r]) => ({ name, path: r.path }));
     const runtime = new ContainerRuntime(host, {
       stateRoot: join(config.execRoot, "runtime"),
-      runtime: rtPath ? { name: rtName, path: rtPath } : defaultOciRuntime(),
+      runtime: defaultOciRuntime(),
+      runtimes: configured,
       logger: log,
     });
+    const rtName = config.defaultRuntime || "runc";
+    if (!runtime.runtimes().some((r) => r.name === rtName)) throw invalidArgument(`default-runtime "${rtName}" is not a known runtime`);
+    runtime.setDefault(rtName);
     const cstore = new ContainerStore(db);
     this.volumes = new VolumeService(join(root, "volumes"), db, host, log);
     this.networks = new NetworkService({

@@ -41,7 +41,10 @@ export interface OciRuntime {
 
 /** Options of `ContainerRuntime`. */
 export interface RuntimeOptions {
+  /** The default runtime (runc from the distribution when absent). */
   runtime?: OciRuntime;
+  /** More runtimes a container may name (daemon.json `runtimes`); crun is added when installed. */
+  runtimes?: OciRuntime[];
   conmonPath?: string;
   /** Runtime state (runc --root) lives in `<stateRoot>/<runtime name>`; /run/berth/runtime in berthd. */
   stateRoot: string;
@@ -67,6 +70,8 @@ export interface CreateOptions {
   logSizeMax?: number;
   /** No log at all (`--log-driver none`): output only reaches attached clients. */
   noLog?: boolean;
+  /** The OCI runtime by name (`--runtime`); the default one when absent. */
+  runtime?: string;
 }
 
 /** Where a container stands, as seen by the runtime and the monitor. */
@@ -361,6 +366,7 @@ export function defaultOciRuntime(): OciRuntime {
 export class ContainerRuntime {
   #host: Host;
   #runtime: OciRuntime;
+  #runtimes = new Map<string, OciRuntime>();
   #conmon: string;
   #stateRoot: string;
   #log: Logger;
@@ -370,10 +376,35 @@ export class ContainerRuntime {
   constructor(host: Host, options: RuntimeOptions) {
     this.#host = host;
     this.#runtime = options.runtime ?? defaultOciRuntime();
+    for (const p of ["/usr/bin/crun", "/usr/local/bin/crun"]) {
+      if (existsSync(p)) {
+        this.#runtimes.set("crun", { name: "crun", path: p });
+        break;
+      }
+    }
+    for (const rt of options.runtimes ?? []) this.#runtimes.set(rt.name, rt);
+    this.#runtimes.set(this.#runtime.name, this.#runtime);
     this.#conmon = options.conmonPath ?? "/usr/bin/conmon";
     this.#stateRoot = options.stateRoot;
     this.#log = options.logger ?? nullLogger;
     this.#cgroupRoot = options.cgroupRoot ?? "/sys/fs/cgroup";
+  }
+
+  /** The default runtime's name. */
+  get defaultRuntime(): string {
+    return this.#runtime.name;
+  }
+
+  /** Makes a known runtime the default (daemon.json `default-runtime`). */
+  setDefault(name: string): void {
+    const rt = this.#runtimes.get(name);
+    if (!rt) throw invalidArgument(`unknown or invalid runtime name: ${name}`);
+    this.#runtime = rt;
+  }
+
+  /** The runtimes a container can name, default first. */
+  runtimes(): OciRuntime[] {
+    return [this.#runtime, ...[...this.#runtimes.values()].filter((r) => r !== this.#runtime)];
   }
 
   #root(rt: OciRuntime): string {
@@ -408,9 +439,11 @@ export class ContainerRuntime {
       const st = await this.state(id);
       if (st.status !== "stopped" && st.status !== "unknown") throw failedPrecondition(`Container ${id} is already ${st.status}`);
     }
+    const runtime = options.runtime ? this.#runtimes.get(options.runtime) : this.#runtime;
+    if (!runtime) throw invalidArgument(`unknown or invalid runtime name: ${options.runtime}`);
     const dir = options.bundleDir;
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await mkdir(this.#root(this.#runtime), { recursive: true, mode: 0o700 });
+    await mkdir(this.#root(runtime), { recursive: true, mode: 0o700 });
     // The bundle is rewritten at every start and means nothing after a machine crash (the
     // container is gone then): atomic, but no fsync on the start path.
     const written = options.spec
@@ -422,7 +455,7 @@ export class ContainerRuntime {
     ]);
     // A previous run of the same id leaves runtime state behind; runc refuses to create over it.
     // Only then is a delete needed: a first start saves the process spawn.
-    if (existsSync(join(this.#root(this.#runtime), id))) await this.#oci(this.#runtime, ["delete", "--force", id], true);
+    if (existsSync(join(this.#root(runtime), id))) await this.#oci(runtime, ["delete", "--force", id], true);
 
     const rec: ContainerRecord = {
       id,
@@ -430,7 +463,7 @@ export class ContainerRuntime {
       logPath: options.logPath,
       tty: options.tty === true,
       stdin: options.stdin === true,
-      runtime: this.#runtime,
+      runtime,
     };
     await writeFileAtomic(join(dir, "runtime.json"), JSON.stringify(rec), 0o600, { durable: false });
 
@@ -444,11 +477,11 @@ export class ContainerRuntime {
       "-n",
       id,
       "-r",
-      this.#runtime.path,
+      runtime.path,
       "--runtime-arg",
       "--root",
       "--runtime-arg",
-      this.#root(this.#runtime),
+      this.#root(runtime),
       "-b",
       dir,
       "-p",
@@ -481,7 +514,7 @@ export class ContainerRuntime {
     child.unref();
     const data = typeof first?.data === "number" ? first.data : -1;
     if (data <= 0) {
-      await this.#oci(this.#runtime, ["delete", "--force", id], true);
+      await this.#oci(runtime, ["delete", "--force", id], true);
       const message = typeof first?.message === "string" ? first.message : stderr() || "the monitor exited without a message";
       throw startError("failed to create shim task: OCI runtime create failed", message);
     }
@@ -527,10 +560,15 @@ export class ContainerRuntime {
    * start, the ones without a database entry are leftovers to delete.
    */
   async list(): Promise<{ id: string; pid: number; status: string; bundle: string }[]> {
-    const r = await this.#oci(this.#runtime, ["list", "--format", "json"], true);
-    if (r.code !== 0) return [];
-    const items = (JSON.parse(r.stdout || "null") ?? []) as { id: string; pid: number; status: string; bundle: string }[];
-    return items.map((c) => ({ id: c.id, pid: c.pid, status: c.status, bundle: c.bundle }));
+    const out: { id: string; pid: number; status: string; bundle: string }[] = [];
+    for (const rt of this.runtimes()) {
+      if (!existsSync(this.#root(rt))) continue;
+      const r = await this.#oci(rt, ["list", "--format", "json"], true);
+      if (r.code !== 0) continue;
+      const items = (JSON.parse(r.stdout || "null") ?? []) as { id: string; pid: number; status: string; bundle: string }[];
+      out.push(...items.map((c) => ({ id: c.id, pid: c.pid, status: c.status, bundle: c.bundle })));
+    }
+    return out;
   }
 
   /** Forgets a container without touching it (after `delete`, or when the service drops it). */

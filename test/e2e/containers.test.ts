@@ -98,6 +98,25 @@ for (const client of clients()) {
       assert.deepEqual(got.split("\n"), ["create", "start", "pause", "unpause"]);
     });
 
+    test("--runtime picks a runtime from daemon.json; unknown names fail the create", () => {
+      const runtimes = JSON.parse(ok(client, ["info", "--format", "{{json .Runtimes}}"])) as Record<string, unknown>;
+      assert.ok("runc" in runtimes);
+      const alt = "runc-alt" in runtimes; // scripts/test.sh configures it
+      if (alt) {
+        const c = n("rt");
+        ok(client, ["run", "-d", "--name", c, "--runtime", "runc-alt", "busybox", "sleep", "30"]);
+        assert.equal(ok(client, ["inspect", "-f", "{{.HostConfig.Runtime}}", c]), "runc-alt");
+        assert.equal(ok(client, ["exec", c, "echo", "in-alt"]), "in-alt");
+        ok(client, ["rm", "-f", c]);
+      }
+      const d = n("rt-default");
+      ok(client, ["create", "--name", d, "busybox", "true"]);
+      assert.equal(ok(client, ["inspect", "-f", "{{.HostConfig.Runtime}}", d]), "runc");
+      const bad = run(client, ["run", "--rm", "--runtime", "nosuch", "busybox", "true"]);
+      assert.equal(bad.code, 125);
+      assert.match(bad.err, /unknown or invalid runtime name: nosuch/);
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");

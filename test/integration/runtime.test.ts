@@ -310,7 +310,7 @@ test("user and working directory from the image", { skip }, async () => {
     await rt.start(c.id);
     assert.equal((await within(rt.waitExit(c.id), 10000, "exit")).exitCode, 0);
     await s.done;
-    assert.match(out.stdout, /uid=1000\(app\) gid=1000\(app\) groups=2000\(extra\)/);
+    assert.match(out.stdout, /uid=1000\(app\) gid=1000\(app\) groups=1000\(app\),2000\(extra\)/);
     assert.match(out.stdout, /\/work\/here\n\/home\/app\n/);
   } finally {
     await destroy(rt, c.id);
