@@ -22,7 +22,7 @@ import { type Host, invalidArgument, messageOf, notFound } from "../base/mod.ts"
 import type { EntryStat, TreeFs } from "./fsops.ts";
 
 /** Contexts larger than this (uncompressed tar bytes) are unpacked to disk as they arrive. */
-export const MAX_MEMORY = 256 * 1024 * 1024;
+export const MAX_MEMORY = 128 * 1024 * 1024;
 
 const MAX_SYMLINKS = 255;
 

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { globMatch, hashMatch, resolveSources, type SourceTree } from "./fsops.ts";
+import { byteOrder, globMatch, hashMatch, resolveSources, type SourceTree } from "./fsops.ts";
 import { PatternMatcher } from "./ignore.ts";
 
 let dir = "";
@@ -86,4 +86,13 @@ test("globMatch is filepath.Match for one component", () => {
   assert.equal(globMatch("[^ab].txt", "c.txt"), true);
   assert.equal(globMatch("a\\*b", "a*b"), true);
   assert.equal(globMatch("a.b", "aXb"), false);
+});
+
+test("byteOrder sorts names as their UTF-8 bytes, with and without characters above U+D800", () => {
+  const bytes = (xs: string[]) => [...xs].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const ascii = ["b", "a.txt", "A", "_x", "a", "Z9"];
+  assert.deepEqual(byteOrder([...ascii]), bytes(ascii));
+  const wide = ["\uE000", "😀", "é", "z", "\uFFFD", "a"];
+  assert.deepEqual(byteOrder([...wide]), bytes(wide));
+  assert.deepEqual(byteOrder([...wide]), ["a", "z", "é", "\uE000", "\uFFFD", "😀"]);
 });

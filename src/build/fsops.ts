@@ -12,7 +12,7 @@
 import { createHash, type Hash } from "node:crypto";
 import {
   chmodSync,
-  copyFileSync,
+  constants,
   createReadStream,
   lchownSync,
   lstatSync,
@@ -22,7 +22,7 @@ import {
   symlinkSync,
   utimesSync,
 } from "node:fs";
-import { chmod, lchown, lstat, mkdir, readdir, readlink, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, lchown, lstat, mkdir, readdir, readlink, rm, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { invalidArgument, notFound } from "../base/mod.ts";
@@ -73,7 +73,8 @@ export const diskFs: TreeFs = {
   readlink: (p) => readlink(p),
   resolve: (root, p) => resolveInRoot(root, p),
   digest: digestFile,
-  copyTo: async (p, dst) => copyFileSync(p, dst),
+  // Through the thread pool: a stage's file can be large, and copying it must not stall the daemon.
+  copyTo: (p, dst) => copyFile(p, dst, constants.COPYFILE_EXCL),
 };
 
 /** A tree to copy from. `ignore` is the context's .dockerignore (none for stages). */
@@ -191,6 +192,16 @@ interface WalkEntry {
   stat: EntryStat;
 }
 
+/**
+ * Sorts names in UTF-8 byte order. UTF-16 order is the same as long as no name has a
+ * character from U+D800 up (surrogates sort below U+E000..U+FFFF there): the common case
+ * needs no conversion.
+ */
+export function byteOrder(names: string[]): string[] {
+  if (!names.some((n) => /[\uD800-\uFFFF]/.test(n))) return names.sort();
+  return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
 /** Walks a match depth-first (names in byte order), skipping what the ignore rules exclude. */
 async function* walk(tree: SourceTree, m: SourceMatch, excludes?: PatternMatcher): AsyncGenerator<WalkEntry> {
   yield { sub: "", host: m.host, stat: m.stat };
@@ -200,7 +211,7 @@ async function* walk(tree: SourceTree, m: SourceMatch, excludes?: PatternMatcher
   while (stack.length) {
     const sub = stack.pop() ?? "";
     const dir = sub ? `${m.host}/${sub}` : m.host;
-    const names = (await fs.readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = byteOrder(await fs.readdir(dir));
     const dirs: string[] = [];
     for (const name of names) {
       const s = sub ? `${sub}/${name}` : name;
