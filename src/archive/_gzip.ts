@@ -108,11 +108,14 @@ export function createAdaptiveGzip(level = 6): Transform {
       if (last && last[2] === r[2]) last[1] = r[1];
       else merged.push(r);
     }
+    // One buffer per batch: the consumer (a file write per chunk) pays per chunk, not per byte.
+    const parts: Buffer[] = [];
     for (const [start, end, isStored] of merged) {
       const run = input.subarray(start, end);
-      if (isStored) for (const b of stored(run)) t.push(b);
-      else t.push(await deflateRun(run, level));
+      if (isStored) parts.push(...stored(run));
+      else parts.push(await deflateRun(run, level));
     }
+    if (parts.length) t.push(parts.length === 1 ? parts[0] : Buffer.concat(parts));
   }
 
   return new Transform({
