@@ -73,3 +73,26 @@ test("blob paths reject unsafe digests", async () => {
   assert.throws(() => store.blobPath(`SHA256:${"a".repeat(64)}`), isInvalidArgument);
   await writeFile(join(dir, "x"), "");
 });
+
+test("an ingest written in small chunks commits every byte in order; a closed one resumes at its full offset", async () => {
+  const data = Buffer.alloc(3 * 1024 * 1024 + 12345);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 10)) & 0xff;
+  const digest = sha256(data);
+  const chunks = (from: number, to: number) => {
+    const out: Buffer[] = [];
+    for (let o = from; o < to; o += 16 * 1024 + 3) out.push(data.subarray(o, Math.min(to, o + 16 * 1024 + 3)));
+    return out;
+  };
+  // Half, then close (as a dropped download does): what was accepted is on disk for a resume.
+  const half = Math.floor(data.length / 2) + 5;
+  const first = await store.ingest({ digest, size: data.length });
+  for (const c of chunks(0, half)) await first.write(c);
+  assert.equal(first.offset, half);
+  await first.close();
+  const resumed = await store.ingest({ digest, size: data.length });
+  assert.equal(resumed.offset, half, "the reopened ingest holds every accepted byte");
+  for (const c of chunks(half, data.length)) await resumed.write(c);
+  const info = await resumed.commit();
+  assert.deepEqual(info, { digest, size: data.length });
+  assert.ok((await store.readBytes(digest, 8 * 1024 * 1024)).equals(data));
+});
