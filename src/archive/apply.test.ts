@@ -534,6 +534,21 @@ describe("8. device nodes", () => {
     assert.ok(lstatSync(join(root, "dev/fifo")).isFIFO());
     assert.ok(lstatSync(join(root, "dev/null2")).isCharacterDevice());
   });
+
+  test("attributes of a device node land on the node; others are set alongside", { skip: needsRoot }, async () => {
+    const root = await contained([
+      { name: "dev/" },
+      { name: "dev/tty", type: "character-device", devmajor: 5, devminor: 0, mode: 0o666, pax: { "SCHILY.xattr.trusted.berth": "node" } },
+      { name: "d/", pax: { "SCHILY.xattr.user.dir": "d" } },
+      { name: "f", data: "x", pax: { "SCHILY.xattr.user.file": "f" } },
+    ]);
+    assert.ok(lstatSync(join(root, "dev/tty")).isCharacterDevice());
+    const attr = async (p: string, n: string) =>
+      (await host.run("getfattr", ["-h", "-n", n, "--only-values", join(root, p)], { allowFailure: true })).stdout;
+    assert.equal(await attr("dev/tty", "trusted.berth"), "node");
+    assert.equal(await attr("d", "user.dir"), "d");
+    assert.equal(await attr("f", "user.file"), "f");
+  });
 });
 
 describe("9. bounds: PAX headers, entry counts, deep and long names", () => {

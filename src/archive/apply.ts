@@ -726,8 +726,14 @@ class LayerWriter implements TarSink {
 
   /** Makes device nodes and whiteouts, sets extended attributes, then directory modes and times. */
   async finish(signal: AbortSignal | undefined): Promise<void> {
-    await this.#makeNodes(signal);
-    await this.#applyXattrs(signal);
+    // Nodes, opaque markers and the attributes of other paths do not depend on each other, so
+    // their helper processes run side by side; attributes of a device node wait for the node.
+    const onNodes = new Map<string, Map<string, Buffer>>();
+    const others = new Map<string, Map<string, Buffer>>();
+    for (const [k, m] of this.#xattrs) (this.#nodes.has(k) ? onNodes : others).set(k, m);
+    const first = await Promise.allSettled([this.#makeNodes(signal), this.#setOpaque(signal), this.#restoreXattrs(others, signal)]);
+    for (const r of first) if (r.status === "rejected") throw r.reason;
+    await this.#restoreXattrs(onNodes, signal);
     for (const [key, m] of this.#dirMeta) {
       const real = this.#real(key);
       if (m.created === m.mode) {
@@ -809,16 +815,18 @@ class LayerWriter implements TarSink {
     }
   }
 
-  async #applyXattrs(signal: AbortSignal | undefined): Promise<void> {
-    if (this.#opaqueAttr.size) {
-      const y = Buffer.from("y");
-      const script = attrRestoreScript(
-        [...this.#opaqueAttr].map((k) => [this.#real(k), [["trusted.overlay.opaque", y]]] as [string, [string, Buffer][]]),
-      );
-      await this.#run("setfattr", ["-h", "--restore=-"], script, signal, true);
-    }
-    if (this.#xattrs.size) {
-      const script = attrRestoreScript([...this.#xattrs].map(([k, m]) => [this.#real(k), m] as [string, Map<string, Buffer>]));
+  async #setOpaque(signal: AbortSignal | undefined): Promise<void> {
+    if (!this.#opaqueAttr.size) return;
+    const y = Buffer.from("y");
+    const script = attrRestoreScript(
+      [...this.#opaqueAttr].map((k) => [this.#real(k), [["trusted.overlay.opaque", y]]] as [string, [string, Buffer][]]),
+    );
+    await this.#run("setfattr", ["-h", "--restore=-"], script, signal, true);
+  }
+
+  async #restoreXattrs(xattrs: Map<string, Map<string, Buffer>>, signal: AbortSignal | undefined): Promise<void> {
+    if (xattrs.size) {
+      const script = attrRestoreScript([...xattrs].map(([k, m]) => [this.#real(k), m] as [string, Map<string, Buffer>]));
       const r = await this.#run("setfattr", ["-h", "--restore=-"], script, signal, false);
       // Like containerd, attributes the file system does not support are skipped with a warning.
       if (r.code !== 0)
