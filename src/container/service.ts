@@ -432,24 +432,37 @@ export class ContainerService {
       return "private";
     };
     // The root file system and the network are independent: they are set up together (each is
-    // process spawns). Both settle before a failure is thrown, so that the clean-up of a failed
-    // start finds neither half done.
-    const [fsDone, netDone] = await Promise.allSettled([
+    // process spawns). The network goes on while the runtime creates the container: it only has
+    // to be complete before the process starts, and the namespace exists early (onNetns). A
+    // failure anywhere is thrown once the network settled (a later detach waits for it anyway).
+    type Netns = Awaited<ReturnType<NetworkService["attach"]>>["netns"];
+    let early: (ns: Netns | undefined) => void = () => {};
+    const netnsKnown = new Promise<Netns | undefined>((resolve) => {
+      early = resolve;
+    });
+    const attachment = this.#net.attach(netSpec(c), { onNetns: (ns) => early(ns) });
+    attachment.then(
+      (a) => early(a.netns),
+      () => early(undefined),
+    );
+    const [fsDone, netns] = await Promise.all([
       (async () => {
         if (isMountPoint(rootfs)) await this.#host.unmount(rootfs).catch(() => {});
         await this.#snap.mount(c.berth.snapshotKey, rootfs);
         return await prepareMounts(c.Mounts as MountPoint[], rootfs, this.#volumes, this.#host);
-      })(),
-      this.#net.attach(netSpec(c)),
+      })().then(
+        (v) => ({ ok: true as const, v }),
+        (e: unknown) => ({ ok: false as const, e }),
+      ),
+      netnsKnown,
     ]);
-    if (fsDone.status === "rejected") throw fsDone.reason;
-    if (netDone.status === "rejected") throw netDone.reason;
-    mounts.push(...fsDone.value);
-    const att = netDone.value;
-    c.NetworkSettings = att.networkSettings as unknown as Record<string, unknown>;
-    this.store.save(c);
-    await Promise.all([this.#writeHosts(c, att.hosts), att.resolvConf ? writeFile(c.ResolvConfPath, att.resolvConf) : undefined]);
-    const network = att.netns;
+    if (!fsDone.ok) {
+      await attachment.catch(() => {});
+      throw fsDone.e;
+    }
+    if (netns === undefined) await attachment; // throws the network's error
+    mounts.push(...fsDone.v);
+    const network = netns as Netns;
     let seccomp: string | undefined;
     let noNewPrivileges = false;
     let unmaskPaths = false;
@@ -500,28 +513,38 @@ export class ContainerService {
     if (unmaskPaths) input.unmaskSystemPaths = true;
     if (hc.ShmSize) input.shmSize = hc.ShmSize;
     if (seccomp !== undefined) input.seccomp = seccomp;
-    const spec = await generateSpec(input);
+    const spec = await generateSpec(input).catch(async (e: unknown) => {
+      await attachment.catch(() => {});
+      throw e;
+    });
     c.State.Error = "";
-    let created: { pid: number; monitorPid: number };
-    try {
-      created = await this.#rt.create(c.Id, {
-        bundleDir: dir,
-        spec: spec.spec,
-        logPath: c.LogPath,
-        noLog: c.HostConfig.LogConfig?.Type === "none",
-        ...(c.HostConfig.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
-        tty: c.Config.Tty === true,
-        stdin: c.Config.OpenStdin === true,
-        stdinOnce: c.Config.StdinOnce === true,
-        ...logSizeOption(c.HostConfig.LogConfig?.Config?.["max-size"]),
-      });
-    } catch (e) {
-      const code = ((e as BerthError).detail?.exitCode as number | undefined) ?? 128;
+    const creation = this.#rt.create(c.Id, {
+      bundleDir: dir,
+      spec: spec.spec,
+      logPath: c.LogPath,
+      noLog: c.HostConfig.LogConfig?.Type === "none",
+      ...(c.HostConfig.Runtime ? { runtime: c.HostConfig.Runtime } : {}),
+      tty: c.Config.Tty === true,
+      stdin: c.Config.OpenStdin === true,
+      stdinOnce: c.Config.StdinOnce === true,
+      ...logSizeOption(c.HostConfig.LogConfig?.Config?.["max-size"]),
+    });
+    const [made, attached] = await Promise.allSettled([creation, attachment]);
+    if (made.status === "rejected") {
+      const e = made.reason as BerthError;
+      const code = (e.detail?.exitCode as number | undefined) ?? 128;
       this.#publish("die", c, { exitCode: String(code) });
-      throw new BerthError((e as BerthError).kind ?? "Internal", `failed to create task for container: ${messageOf(e)}`, {
+      throw new BerthError(e.kind ?? "Internal", `failed to create task for container: ${messageOf(e)}`, {
         detail: { exitCode: code },
       });
     }
+    // A network that failed after the container was created: the start's clean-up deletes it.
+    if (attached.status === "rejected") throw attached.reason;
+    const created = made.value;
+    const att = attached.value;
+    c.NetworkSettings = att.networkSettings as unknown as Record<string, unknown>;
+    this.store.save(c);
+    await Promise.all([this.#writeHosts(c, att.hosts), att.resolvConf ? writeFile(c.ResolvConfPath, att.resolvConf) : undefined]);
     // Connect clients that attached before the start, then let the process run.
     for (const a of this.#attachments.get(c.Id) ?? []) await this.#connect(c, a);
     await this.#rt.start(c.Id);

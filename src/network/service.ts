@@ -1107,8 +1107,10 @@ export class NetworkService {
    * runs the CNI bridge plugin for each of its networks (IP from host-local, `--ip`, MAC through
    * the bridge plugin's runtimeConfig), binds the published ports and writes the firewall rules. For `host`
    * and `container:<id>` it only returns the namespace to join. Any failure undoes every step.
+   * `onNetns` hears of a pinned namespace as soon as it exists, before the plugins run, so that
+   * the runtime can create the container in it meanwhile (its process starts only after).
    */
-  async attach(spec: ContainerNetSpec): Promise<AttachResult> {
+  async attach(spec: ContainerNetSpec, options: { onNetns?: (netns: { path: string }) => void } = {}): Promise<AttachResult> {
     return await this.#locked(spec.id, async () => {
       if (this.#sandboxes.has(spec.id)) await this.#teardown(spec.id);
       this.register(spec);
@@ -1116,7 +1118,7 @@ export class NetworkService {
       if (!c) throw notFound(`No such container: ${spec.id}`);
       this.#checkLinks(c);
       try {
-        return await this.#setup(c, spec);
+        return await this.#setup(c, spec, options.onNetns);
       } catch (e) {
         await this.#teardown(spec.id).catch((e2: unknown) =>
           this.#log.warn("rollback failed", { container: spec.id, error: messageOf(e2) }),
@@ -1126,7 +1128,7 @@ export class NetworkService {
     });
   }
 
-  async #setup(c: ContainerNet, spec: ContainerNetSpec): Promise<AttachResult> {
+  async #setup(c: ContainerNet, spec: ContainerNetSpec, onNetns?: (netns: { path: string }) => void): Promise<AttachResult> {
     const dns = (spec.dns ?? []).filter(Boolean);
     const sb: Sandbox = {
       id: c.id,
@@ -1175,6 +1177,7 @@ export class NetworkService {
     this.#saveSandbox(sb);
     await unpinNetns(this.#host, path);
     await pinNetns(this.#host, path);
+    onNetns?.({ path });
     let first = true;
     for (const [netId, req] of Object.entries(c.networks)) {
       const n = this.#networks.get(netId);
