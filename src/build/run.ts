@@ -96,9 +96,12 @@ export function serviceNetwork(net: NetworkService): BuildNetwork {
         namespace: r.netns,
         hosts: `${LOCALHOST}${r.hosts.map((l) => `${l}\n`).join("")}`,
         resolvConf: r.resolvConf,
+        // The endpoints and the namespace go in the background, as after `run --rm`: the
+        // network service makes whatever depends on them wait (the same id's next attach,
+        // network removal, prune, shutdown), and the step can commit meanwhile.
         release: async () => {
-          await net.detach(id).catch(() => {});
-          await net.unregister(id).catch(() => {});
+          await net.detach(id, { background: true }).catch(() => {});
+          await net.unregister(id, { background: true }).catch(() => {});
         },
       };
     },
