@@ -598,7 +598,10 @@ export class ContainerService {
       await Promise.all([
         this.#host.unmount(this.rootfs(c)).catch(() => {}),
         releaseMounts(c.Mounts as MountPoint[], this.#volumes),
-        this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
+        // --rm: the container goes right after, so its network goes in the background (ports at once).
+        this.#net
+          .detach(id, { background: c.HostConfig.AutoRemove === true })
+          .catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
         // The process is gone: its runtime state goes now (as containerd deletes the task at exit),
         // so that `rm` and a restart do not pay for it.
         this.#rt.delete(id, { force: true }).then(
@@ -612,7 +615,9 @@ export class ContainerService {
     const policy = c.HostConfig.RestartPolicy?.Name ?? "no";
     const max = c.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
     if (c.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch((e: unknown) => this.#log.warn("auto-remove failed", { id, error: messageOf(e) }));
+      await this.remove(id, { force: true, networkInBackground: true }).catch((e: unknown) =>
+        this.#log.warn("auto-remove failed", { id, error: messageOf(e) }),
+      );
       return;
     }
     const restart =
@@ -756,7 +761,7 @@ export class ContainerService {
   }
 
   /** DELETE /containers/{id} */
-  async remove(ref: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+  async remove(ref: string, options: { force?: boolean; volumes?: boolean; networkInBackground?: boolean } = {}): Promise<void> {
     const c0 = this.store.mustResolve(ref);
     await this.#locked(c0.Id, async () => {
       const c = this.store.get(c0.Id);
@@ -780,7 +785,9 @@ export class ContainerService {
       this.store.delete(c.Id);
       // Independent removals run together.
       await Promise.all([
-        this.#net.unregister(c.Id).catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) })),
+        this.#net
+          .unregister(c.Id, { background: options.networkInBackground === true })
+          .catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) })),
         this.#snap
           .remove(c.berth.snapshotKey)
           .catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }))

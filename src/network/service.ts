@@ -273,6 +273,8 @@ export class NetworkService {
   #sandboxes = new Map<string, Sandbox>();
   #dns = new Map<string, DnsServer>();
   #lock = new KeyedLock();
+  /** Teardowns running in the background (`detach`/`unregister` with `background`). */
+  #pending = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #started = false;
 
@@ -428,6 +430,7 @@ export class NetworkService {
    * bridges, leaving the host as it found it (they come back at the next start).
    */
   async shutdown(): Promise<void> {
+    await this.settle();
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     for (const d of this.#dns.values()) d.stop();
@@ -929,6 +932,7 @@ export class NetworkService {
 
   /** DELETE /networks/{id} */
   async remove(ref: string): Promise<void> {
+    await this.settle();
     const n0 = this.get(ref);
     await this.#locked("networks", async () => {
       const n = this.get(n0.id);
@@ -947,6 +951,7 @@ export class NetworkService {
 
   /** POST /networks/prune: removes user-defined networks without endpoints; filters `until`, `label`, `label!`. */
   async prune(filters: Map<string, string[]> = new Map()): Promise<{ NetworksDeleted: string[] }> {
+    await this.settle();
     for (const k of filters.keys()) if (!["until", "label", "label!"].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
     const until = filters.get("until")?.[0];
     const untilMs = until ? (/^\d+(\.\d+)?$/.test(until) ? Number(until) * 1000 : Date.now() - durationMs(until)) : undefined;
@@ -1088,10 +1093,22 @@ export class NetworkService {
   }
 
   /** Forgets a removed container (tears its network down first if needed). */
-  async unregister(containerId: string): Promise<void> {
-    await this.detach(containerId);
-    this.#db.run("DELETE FROM net_containers WHERE id = ?", containerId);
-    this.#containers.delete(containerId);
+  async unregister(containerId: string, options: { background?: boolean } = {}): Promise<void> {
+    const forget = () => {
+      this.#db.run("DELETE FROM net_containers WHERE id = ?", containerId);
+      this.#containers.delete(containerId);
+    };
+    if (options.background) {
+      // Gone from DNS and lists now; its endpoints follow in the background.
+      forget();
+      this.#background(
+        containerId,
+        this.#locked(containerId, () => this.#teardown(containerId)),
+      );
+      return;
+    }
+    await this.#locked(containerId, () => this.#teardown(containerId));
+    forget();
   }
 
   /** A container was renamed: DNS answers the new name from now on. */
@@ -1320,8 +1337,52 @@ export class NetworkService {
    * removes the veth), closes its published ports and their rules, unpins the namespace.
    * Idempotent; a container without network state is a no-op.
    */
-  async detach(containerId: string): Promise<void> {
-    await this.#locked(containerId, () => this.#teardown(containerId));
+  async detach(containerId: string, options: { background?: boolean } = {}): Promise<void> {
+    if (!options.background) {
+      await this.#locked(containerId, () => this.#teardown(containerId));
+      return;
+    }
+    // The published ports and their rules go now (the next container may want the same port at
+    // once); the endpoints and the namespace go in the background. Whatever depends on them
+    // waits: the container's next attach (same lock), network removal, prune and shutdown.
+    let portsFreed: () => void = () => {};
+    const freed = new Promise<void>((resolve) => {
+      portsFreed = resolve;
+    });
+    this.#background(
+      containerId,
+      this.#locked(containerId, async () => {
+        try {
+          await this.#releasePorts(containerId);
+        } finally {
+          portsFreed();
+        }
+        await this.#teardown(containerId);
+      }),
+    );
+    await freed;
+  }
+
+  /** Tracks background work until it settles (failures are logged: a restart redoes teardowns). */
+  #background(containerId: string, work: Promise<void>): void {
+    const p: Promise<void> = work
+      .catch((e: unknown) => this.#log.warn("network teardown failed", { container: containerId, error: messageOf(e) }))
+      .finally(() => this.#pending.delete(p));
+    this.#pending.add(p);
+  }
+
+  /** Waits for the background teardowns under way. */
+  async settle(): Promise<void> {
+    while (this.#pending.size) await Promise.all([...this.#pending]);
+  }
+
+  async #releasePorts(id: string): Promise<void> {
+    const sb = this.#sandboxes.get(id);
+    if (!sb?.ports.length) return;
+    for (const p of sb.ports) this.#ports.release(p);
+    sb.ports = [];
+    this.#saveSandbox(sb);
+    await this.#applyFirewall().catch((e: unknown) => this.#log.warn("firewall update failed", { error: messageOf(e) }));
   }
 
   async #teardown(id: string): Promise<void> {

@@ -117,6 +117,15 @@ for (const client of clients()) {
       assert.match(bad.err, /unknown or invalid runtime name: nosuch/);
     });
 
+    test("when run --rm returns, its published port and its network are free at once", () => {
+      const port = String(20000 + Math.floor(Math.random() * 20000));
+      for (let i = 0; i < 3; i++) ok(client, ["run", "--rm", "-p", `127.0.0.1:${port}:80`, "busybox", "true"]);
+      const net = n("rmnet");
+      ok(client, ["network", "create", net]);
+      ok(client, ["run", "--rm", "--network", net, "busybox", "true"]);
+      ok(client, ["network", "rm", net]);
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
