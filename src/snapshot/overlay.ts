@@ -92,6 +92,9 @@ export class OverlaySnapshotter {
   #freed: { group: number; at: number }[] = [];
   /** New snapshot directories under their temporary names (not orphans). */
   #placing = new Set<string>();
+  /** `orphanDirs` calls under way, and every temporary name used while one was. */
+  #listings = 0;
+  #placedWhileListing = new Set<string>();
 
   constructor(root: string, db: Db, host: Host) {
     this.root = root;
@@ -206,6 +209,7 @@ export class OverlaySnapshotter {
     for (let tries = 1; ; tries++) {
       const tmp = join(this.root, `${NEW_PREFIX}${randomBytes(8).toString("hex")}`);
       this.#placing.add(tmp);
+      if (this.#listings) this.#placedWhileListing.add(tmp);
       try {
         await mkdir(tmp, { mode: 0o755 });
         if (tries < PLACEMENT_TRIES && (await this.#nearFreed(tmp))) {
@@ -349,6 +353,18 @@ export class OverlaySnapshotter {
 
   /** Directories under the root with no snapshot row (left by a crash); for the checker and GC. */
   async orphanDirs(): Promise<string[]> {
+    // A temporary name listed here may be renamed into place before the check below: every
+    // name under way at any moment of the listing counts as under way.
+    if (this.#listings++ === 0) this.#placedWhileListing = new Set(this.#placing);
+    else for (const p of this.#placing) this.#placedWhileListing.add(p);
+    try {
+      return await this.#orphanDirs();
+    } finally {
+      if (--this.#listings === 0) this.#placedWhileListing.clear();
+    }
+  }
+
+  async #orphanDirs(): Promise<string[]> {
     const names = await readdir(this.root);
     // Rows are read after the listing: a directory listed has its row by now, or belongs to a
     // creation still under way (no row yet, not an orphan), or is an orphan.
@@ -357,7 +373,7 @@ export class OverlaySnapshotter {
     const out: string[] = [];
     for (const name of names) {
       const p = join(this.root, name);
-      if (!ids.has(name) && !this.#placing.has(p)) out.push(p);
+      if (!ids.has(name) && !this.#placing.has(p) && !this.#placedWhileListing.has(p)) out.push(p);
     }
     return out;
   }
