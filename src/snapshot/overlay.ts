@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { lstat, mkdir, readdir, rename, rm, rmdir, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { alreadyExists, type Db, failedPrecondition, type Host, invalidArgument, type Migration, notFound } from "../base/mod.ts";
@@ -53,6 +54,11 @@ const RECENTLY_FREED_MS = 360_000;
  * stays within the flex group of its top directory.
  */
 const INODES_PER_FLEX_GROUP = 16 * 8192;
+/**
+ * A mkdir slower than this landed among freshly freed inodes: about 20-180 µs otherwise on the
+ * benchmark machine, 0.6-1.1 ms right after a debian tree was removed from the same place.
+ */
+const SLOW_MKDIR_NS = 300_000n;
 /** Directory names tried before one is kept wherever it landed. */
 const PLACEMENT_TRIES = 8;
 /** Prefix of a new snapshot directory's name until it is renamed to its id. */
@@ -199,7 +205,8 @@ export class OverlaySnapshotter {
    * Under the `+T` root ext4 chooses the directory's flex group from a hash of its name, so
    * it is made under a random name and renamed into place (the name of a directory numbered
    * like every other berthd's would land where theirs did); a name that lands in the flex group
-   * of a tree removed lately is given up for another. Elsewhere, it is a plain mkdir.
+   * of a tree removed lately, or whose mkdir was slow, is given up for another. Elsewhere, it is
+   * a plain mkdir.
    */
   async #placeDir(dir: string): Promise<void> {
     if (!this.#ext) {
@@ -211,8 +218,13 @@ export class OverlaySnapshotter {
       this.#placing.add(tmp);
       if (this.#listings) this.#placedWhileListing.add(tmp);
       try {
-        await mkdir(tmp, { mode: 0o755 });
-        if (tries < PLACEMENT_TRIES && (await this.#nearFreed(tmp))) {
+        // Timed, and so synchronous: ext4 allocates the directory's inode where its files will
+        // go, so a mkdir that had to step over many freshly freed inodes (someone else's rm -r)
+        // says the place is bad as surely as our own list does.
+        const t0 = process.hrtime.bigint();
+        mkdirSync(tmp, 0o755);
+        const slow = process.hrtime.bigint() - t0 > SLOW_MKDIR_NS;
+        if (tries < PLACEMENT_TRIES && (slow || (await this.#nearFreed(tmp)))) {
           await rmdir(tmp);
           continue;
         }
