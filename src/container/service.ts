@@ -31,6 +31,7 @@ import {
   parseDockerTime,
   parseSignal,
   readLogs,
+  rotateLog,
   type StdStream,
 } from "../runtime/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
@@ -182,9 +183,8 @@ export class ContainerService {
     }
     if (hc.VolumeDriver && hc.VolumeDriver !== "local") throw invalidArgument(`plugin "${hc.VolumeDriver}" not found`);
     if (body.StopSignal) parseSignal(body.StopSignal);
-    logSizeOption(hc.LogConfig?.Config?.["max-size"]);
     if (hc.LogConfig && !hc.LogConfig.Type) hc.LogConfig = { ...hc.LogConfig, Type: "json-file" };
-    checkLogDriver(hc.LogConfig?.Type ?? "json-file");
+    checkLogDriver(hc.LogConfig?.Type ?? "json-file", hc.LogConfig?.Config ?? {});
     // --runtime: one the runtime service knows (containerd's name for runc is runc too).
     if (hc.Runtime === "io.containerd.runc.v2") hc.Runtime = "runc";
     if (hc.Runtime && !this.#rt.runtimes().some((r) => r.name === hc.Runtime))
@@ -527,7 +527,8 @@ export class ContainerService {
       tty: c.Config.Tty === true,
       stdin: c.Config.OpenStdin === true,
       stdinOnce: c.Config.StdinOnce === true,
-      ...logSizeOption(c.HostConfig.LogConfig?.Config?.["max-size"]),
+      // With rotated files berthd rotates (see #rotateLogs); otherwise conmon truncates at max-size.
+      ...(logRotation(c) ? {} : logSizeOption(c.HostConfig.LogConfig?.Config?.["max-size"])),
     });
     const [made, attached] = await Promise.allSettled([creation, attachment]);
     if (made.status === "rejected") {
@@ -557,6 +558,34 @@ export class ContainerService {
     this.#publish("start", c);
     this.#health.start(c);
     this.#watch(c.Id);
+    if (logRotation(c)) this.#rotateLogs();
+  }
+
+  #rotator: NodeJS.Timeout | undefined;
+
+  /**
+   * Rotates the logs of running containers that keep rotated files, as Docker's json-file
+   * driver does (conmon has no rotation): each second, a live log at `max-size` or more moves
+   * to `ctr.log.1` (the older ones shift up, `max-file` in all). Stops when none is left.
+   */
+  #rotateLogs(): void {
+    if (this.#rotator) return;
+    this.#rotator = setInterval(() => {
+      const due = this.store.list().filter((c) => c.State.Running && logRotation(c));
+      if (!due.length) {
+        clearInterval(this.#rotator);
+        this.#rotator = undefined;
+        return;
+      }
+      for (const c of due) {
+        const r = logRotation(c);
+        if (r)
+          void rotateLog(c.LogPath, r.maxSize, r.files).catch((e: unknown) =>
+            this.#log.warn("log rotation", { id: c.Id, error: messageOf(e) }),
+          );
+      }
+    }, 1000);
+    this.#rotator.unref();
   }
 
   /** Watches for the container's exit and records it. */
@@ -952,6 +981,7 @@ export class ContainerService {
           c.State.Pid = st.pid;
           this.store.save(c);
           if (c.State.Health) this.#health.start(c);
+          if (logRotation(c)) this.#rotateLogs();
           this.#watch(c.Id);
         } else {
           await this.#onExit(c.Id, st.exit ?? { exitCode: 255, exitedAt: new Date(), oomKilled: false });
@@ -1104,12 +1134,33 @@ function netSpec(c: ContainerRecord): ContainerNetSpec {
 
 /** `--log-opt max-size=10m` → conmon's log size cap (it truncates; `max-file` is not supported). */
 /** Log drivers berth has: json-file (and local, stored alike) and none; Docker's others are refused clearly. */
-function checkLogDriver(driver: string): void {
-  if (driver === "json-file" || driver === "local" || driver === "none") return;
+/** The log options json-file and local take (dockerd refuses others at create). */
+const LOG_OPTS = ["max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag", "mode", "max-buffer-size"];
+
+function checkLogDriver(driver: string, opts: Record<string, string>): void {
+  if (driver === "json-file" || driver === "local") {
+    for (const k of Object.keys(opts)) if (!LOG_OPTS.includes(k)) throw invalidArgument(`unknown log opt '${k}' for ${driver} log driver`);
+    logSizeOption(opts["max-size"]);
+    const files = opts["max-file"];
+    if (files !== undefined) {
+      if (!/^-?\d+$/.test(files)) throw invalidArgument(`failed to initialize logging driver: invalid max-file "${files}"`);
+      if (Number(files) < 1) throw invalidArgument("failed to initialize logging driver: max-file cannot be less than 1");
+    }
+    return;
+  }
+  if (driver === "none") return;
   const dockers = ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"];
   if (dockers.includes(driver)) throw invalidArgument(`logging driver "${driver}" is not supported by berth (json-file, local, none)`);
   // Not a 404: the docker CLI takes a 404 from create for a missing image and pulls.
   throw invalidArgument(`error looking up logging plugin ${driver}: plugin "${driver}" not found`);
+}
+
+/** Size and file count when the log keeps rotated files (`max-size` with `max-file` >= 2). */
+function logRotation(c: ContainerRecord): { maxSize: number; files: number } | undefined {
+  const cfg = c.HostConfig.LogConfig?.Config ?? {};
+  const maxSize = logSizeOption(cfg["max-size"]).logSizeMax;
+  const files = Number(cfg["max-file"] ?? 1);
+  return maxSize && files >= 2 ? { maxSize, files } : undefined;
 }
 
 function logSizeOption(v: string | undefined): { logSizeMax?: number } {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { formatTimestampNanos, type LogEntry, parseDockerTime, parseTimestampNanos, readLogs } from "./logs.ts";
+import { formatTimestampNanos, type LogEntry, parseDockerTime, parseTimestampNanos, readLogs, rotateLog } from "./logs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-logs-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,4 +100,41 @@ test("timestamp parsing and formatting", () => {
   assert.equal(parseDockerTime("10"), 10000000000n);
   assert.equal(parseDockerTime("10.000000001"), 10000000001n);
   assert.throws(() => parseDockerTime("yesterday"));
+});
+
+const line = (i: number) => `2026-01-01T10:00:${String(i % 60).padStart(2, "0")}.000000000+00:00 stdout F line-${i}\n`;
+
+test("rotation keeps max-file files; reading goes oldest first; a follower crosses a rotation", async () => {
+  const p = join(dir, "rot.log");
+  writeFileSync(p, "");
+  const ac = new AbortController();
+  const seen: string[] = [];
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((r) => {
+    stop = r;
+  });
+  const follower = (async () => {
+    for await (const e of readLogs(p, { follow: true, pollMs: 5, stopWhen: stopped, signal: ac.signal }))
+      seen.push(e.data.toString().trim());
+  })();
+  for (let i = 1; i <= 40; i++) {
+    appendFileSync(p, line(i)); // conmon appends (O_APPEND): after a truncation it writes at 0
+    if (i % 5 === 0) await rotateLog(p, 100, 3);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.equal(await rotateLog(p, 1_000_000, 3), false, "under max-size: no rotation");
+  assert.ok(existsSync(`${p}.1`) && existsSync(`${p}.2`) && !existsSync(`${p}.3`), "max-file 3: the live file and two rotated");
+  const kept = (await all(p)).map((e) => e.data.toString().trim());
+  assert.deepEqual(kept, ["line-31", "line-32", "line-33", "line-34", "line-35", "line-36", "line-37", "line-38", "line-39", "line-40"]);
+  assert.deepEqual(
+    (await all(p, { tail: 3 })).map((e) => e.data.toString().trim()),
+    ["line-38", "line-39", "line-40"],
+  );
+  stop();
+  await follower;
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 40 }, (_, i) => `line-${i + 1}`),
+    "the follower saw every line once",
+  );
 });

@@ -4,7 +4,8 @@
  * container's), `P` is a piece of a longer line (conmon adds the newline). Pieces are joined
  * into one entry, as Docker's json-file driver records one message per line.
  */
-import { open } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { copyFile, open, rename, rm, stat, truncate } from "node:fs/promises";
 import { invalidArgument } from "../base/mod.ts";
 import type { StdStream } from "./attach.ts";
 
@@ -133,9 +134,54 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
+/** The rotated files of a log, oldest first (`<path>.N` ... `<path>.1`). */
+function rotatedFiles(path: string): string[] {
+  const out: string[] = [];
+  for (let i = 1; i < 100 && existsSync(`${path}.${i}`); i++) out.unshift(`${path}.${i}`);
+  return out;
+}
+
 /**
- * Reads a container's log. Without `follow`, ends at the end of the file; with it, keeps
- * reading until `stopWhen` settles (then drains what is left) or `signal` aborts.
+ * Rotates a log that conmon keeps appending to (O_APPEND): `<path>.1` ... shift up, the live
+ * file is copied to `<path>.1` and truncated, so that conmon's next write lands at its start.
+ * `files` counts the live file too, as Docker's `max-file`. Returns whether it rotated.
+ */
+export async function rotateLog(path: string, maxSize: number, files: number): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st || st.size < maxSize || files < 2) return false;
+  await rm(`${path}.${files - 1}`, { force: true });
+  for (let i = files - 2; i >= 1; i--) {
+    if (existsSync(`${path}.${i}`)) await rename(`${path}.${i}`, `${path}.${i + 1}`);
+  }
+  // Copy, then take what was appended meanwhile, then truncate at once: the window in which a
+  // write could land between the last copy and the truncation is a few microseconds.
+  const tmp = `${path}.rotating`;
+  await copyFile(path, tmp);
+  const src = await open(path, "r");
+  const dst = await open(tmp, "a");
+  try {
+    let at = (await dst.stat()).size;
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      const { bytesRead } = await src.read(buf, 0, buf.length, at);
+      if (bytesRead === 0) break;
+      await dst.write(buf, 0, bytesRead);
+      at += bytesRead;
+    }
+    await truncate(path, 0);
+  } finally {
+    await src.close();
+    await dst.close();
+  }
+  await rename(tmp, `${path}.1`);
+  return true;
+}
+
+/**
+ * Reads a container's log: its rotated files, oldest first, then the live one. Without
+ * `follow`, ends at the end of the live file; with it, keeps reading until `stopWhen` settles
+ * (then drains what is left) or `signal` aborts. A rotation while following is noticed by the
+ * live file shrinking: the rest of what was read from is in `<path>.1` at the same offsets.
  */
 export async function* readLogs(path: string, options: ReadLogsOptions = {}): AsyncGenerator<LogEntry> {
   const wantOut = options.stdout !== false;
@@ -163,19 +209,13 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
   let position = 0;
   let rest = Buffer.alloc(0);
   const buf = Buffer.alloc(64 * 1024);
-  const readAvailable = async (): Promise<LogEntry[]> => {
-    const out: LogEntry[] = [];
-    if (!fh) {
-      try {
-        fh = await open(path, "r");
-      } catch {
-        return out;
-      }
-    }
+  /** Reads `file` from `from` to its end, pushing complete lines; returns the new offset. */
+  const readFrom = async (file: Awaited<ReturnType<typeof open>>, from: number, out: LogEntry[]): Promise<number> => {
+    let at = from;
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
+      const { bytesRead } = await file.read(buf, 0, buf.length, at);
+      if (bytesRead === 0) return at;
+      at += bytesRead;
       let chunk = Buffer.concat([rest, buf.subarray(0, bytesRead)]);
       let nl = chunk.indexOf(0x0a);
       while (nl >= 0) {
@@ -186,12 +226,48 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
       }
       rest = Buffer.from(chunk);
     }
+  };
+  const readAvailable = async (): Promise<LogEntry[]> => {
+    const out: LogEntry[] = [];
+    if (!fh) {
+      try {
+        fh = await open(path, "r");
+      } catch {
+        return out;
+      }
+    }
+    if (position > 0 && (await fh.stat()).size < position) {
+      // Rotated: finish from the copy, then start the live file over.
+      const moved = await open(`${path}.1`, "r").catch(() => undefined);
+      if (moved) {
+        try {
+          await readFrom(moved, position, out);
+        } finally {
+          await moved.close();
+        }
+      }
+      position = 0;
+      rest = Buffer.alloc(0);
+    }
+    position = await readFrom(fh, position, out);
     return out;
   };
   try {
     // The existing content: all of it, or the last `tail` entries (ring buffer, bounded memory).
     const tail = options.tail !== undefined && options.tail >= 0 ? options.tail : undefined;
     let initial: LogEntry[] = [];
+    for (const old of rotatedFiles(path)) {
+      const f = await open(old, "r").catch(() => undefined);
+      if (!f) continue;
+      try {
+        const batch: LogEntry[] = [];
+        await readFrom(f, 0, batch);
+        initial.push(...batch);
+        if (tail !== undefined && initial.length > tail) initial = initial.slice(initial.length - tail);
+      } finally {
+        await f.close();
+      }
+    }
     for (;;) {
       const batch = await readAvailable();
       if (!batch.length) break;

@@ -62,7 +62,7 @@ export { findInit, generateSpec } from "./generate.ts";
 export type { DeviceMapping, HostInfo } from "./host_info.ts";
 export { capabilitiesFromMask, listHostDevices, readHostInfo, resolveDevice } from "./host_info.ts";
 export type { LogEntry, ReadLogsOptions } from "./logs.ts";
-export { formatTimestampNanos, parseDockerTime, parseTimestampNanos, readLogs } from "./logs.ts";
+export { formatTimestampNanos, parseDockerTime, parseTimestampNanos, readLogs, rotateLog } from "./logs.ts";
 export { mkdirInRoot, readFileInRoot, resolveInRoot } from "./rootfs.ts";
 export type {
   AttachOptions,

@@ -126,6 +126,37 @@ for (const client of clients()) {
       ok(client, ["network", "rm", net]);
     });
 
+    test("--log-opt max-size with max-file keeps rotated files as json-file does", async () => {
+      const c = n("rotate");
+      ok(client, [
+        "run",
+        "-d",
+        "--name",
+        c,
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 80); do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; sleep 0.03; done; sleep 30",
+      ]);
+      assert.ok(await until(() => run(client, ["logs", c]).out.includes("line-80-"), 15000));
+      await new Promise((r) => setTimeout(r, 1500)); // a rotation tick
+      const lines = run(client, ["logs", c]).out.trim().split("\n");
+      assert.equal(lines.at(-1)?.startsWith("line-80-"), true);
+      // One 1 KiB file holds about 11 of these lines; three hold more than one, and not all 80.
+      assert.ok(lines.length > 15 && lines.length < 80, `kept ${lines.length} lines`);
+      const nums = lines.map((l) => Number(l.split("-")[1]));
+      assert.deepEqual(
+        nums,
+        [...nums].sort((a, b) => a - b),
+        "oldest first, in order",
+      );
+      assert.match(run(client, ["run", "--rm", "--log-opt", "nosuch=1", "busybox", "true"]).err, /unknown log opt 'nosuch'/);
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
