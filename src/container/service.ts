@@ -751,12 +751,27 @@ export class ContainerService {
     parseSignal(signal);
     const c = this.store.mustResolve(ref);
     if (!c.State.Running) throw conflict(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
-    if (signal === "SIGKILL" || signal === "KILL" || signal === "9") {
+    const sigkill = signal === "SIGKILL" || signal === "KILL" || signal === "9";
+    if (sigkill) {
       c.berth.manualStop = true;
       this.store.save(c);
     }
+    // As dockerd: a SIGKILL returns once the exit is recorded (up to 10 s), so that `ps` right
+    // after `kill` shows the container exited.
+    const exited = sigkill
+      ? new Promise<void>((resolve) => {
+          const set = this.#exitWaiters.get(c.Id) ?? new Set();
+          set.add(() => resolve());
+          this.#exitWaiters.set(c.Id, set);
+        })
+      : undefined;
     await this.#rt.kill(c.Id, signal);
     this.#publish("kill", c, { signal: signal.replace(/^SIG/, "") });
+    if (exited) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 10_000)))]);
+      if (timer) clearTimeout(timer);
+    }
   }
 
   /** POST /containers/{id}/restart */

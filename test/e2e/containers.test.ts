@@ -157,6 +157,15 @@ for (const client of clients()) {
       assert.match(run(client, ["run", "--rm", "--log-opt", "nosuch=1", "busybox", "true"]).err, /unknown log opt 'nosuch'/);
     });
 
+    test("kill (SIGKILL) returns once the exit is recorded", () => {
+      for (let i = 0; i < 3; i++) {
+        const c = n(`kill${i}`);
+        ok(client, ["run", "-d", "--name", c, "busybox", "sleep", "30"]);
+        ok(client, ["kill", c]);
+        assert.match(ok(client, ["ps", "-a", "--filter", `name=${c}`, "--format", "{{.Status}}"]), /^Exited \(137\)/);
+      }
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
