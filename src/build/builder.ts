@@ -35,6 +35,7 @@ import {
   type Digest,
   failedPrecondition,
   type Host,
+  internal,
   invalidArgument,
   isAlreadyExists,
   type Logger,
@@ -216,18 +217,27 @@ const PROXY_ARGS = [
 interface State {
   bytes: string;
   config: ImageConfig;
+  /**
+   * Layer descriptors. A layer this build just made may still be being compressed into the
+   * content store: its descriptor is filled in when `ready` resolves (see `#commit`).
+   */
   layers: Descriptor[];
   id: Digest;
   /** Chain ID of the top layer (undefined for no layers). */
   top: Digest | undefined;
+  /** Resolves when every layer blob is stored and `layers` is complete; rejects if one failed. */
+  ready?: Promise<void> | undefined;
 }
 
-function stateOf(bytes: string, layers: Descriptor[]): State {
+function stateOf(bytes: string, layers: Descriptor[], ready?: Promise<void>): State {
   const config = JSON.parse(bytes) as ImageConfig;
   let top: Digest | undefined;
   for (const d of config.rootfs?.diff_ids ?? []) top = top === undefined ? d : sha256(`${top} ${d}`);
-  return { bytes, config, layers, id: sha256(bytes), top };
+  return { bytes, config, layers, id: sha256(bytes), top, ready };
 }
+
+/** A layer tar up to this size is kept in memory between its digest and its compression. */
+const KEEP_TAR = 64 * 1024 * 1024;
 
 /** RFC 3339 with the fraction's trailing zeros dropped, as Go writes times. */
 function goTime(d: Date): string {
@@ -377,6 +387,8 @@ export class Builder {
     const job = new Job(this, this.#d, out, o, work);
     try {
       const final = await job.run();
+      await job.settle();
+      await final.ready;
       const id = await this.#record(
         final,
         tags.map((t) => referenceString(t)),
@@ -572,6 +584,13 @@ interface StageRun {
   platform: Platform;
 }
 
+/** A layer a step made: its diff ID now, its blob descriptor once `ready` resolves. */
+interface NewLayer {
+  desc: Descriptor;
+  diffId: Digest;
+  ready: Promise<void>;
+}
+
 /** One build. */
 class Job {
   #b: Builder;
@@ -594,6 +613,8 @@ class Job {
   #epoch: number | undefined;
   #images = new Map<string, Promise<State>>();
   #secretsDir: string;
+  #pending = new Set<Promise<void>>();
+  #failed: unknown;
   #seq: Sequencer;
   #current = new AsyncLocalStorage<number>();
 
@@ -618,7 +639,27 @@ class Job {
     if (this.#o.signal?.aborted) throw canceled("The build was canceled");
   }
 
+  /** Work that outlives the step that started it: layer compression, cache records. */
+  #track(p: Promise<unknown>): void {
+    const q = p.then(
+      () => {},
+      (e: unknown) => {
+        this.#failed ??= e;
+      },
+    );
+    this.#pending.add(q);
+    void q.finally(() => this.#pending.delete(q));
+  }
+
+  /** Waits for the background work; throws the first failure. */
+  async settle(): Promise<void> {
+    while (this.#pending.size) await Promise.all(this.#pending);
+    if (this.#failed !== undefined) throw this.#failed;
+  }
+
   async cleanup(): Promise<void> {
+    // Background work pushes leases: let it finish before they are released.
+    while (this.#pending.size) await Promise.all(this.#pending);
     for (const r of this.#releases) r();
     this.#releases = [];
     await rm(this.#secretsDir, { recursive: true, force: true }).catch(() => {});
@@ -880,7 +921,7 @@ class Job {
       }
       const cfg = JSON.parse(run.state.bytes) as ImageConfig;
       if (cfg.config) cfg.config.OnBuild = null;
-      run.state = stateOf(JSON.stringify(cfg), run.state.layers);
+      run.state = stateOf(JSON.stringify(cfg), run.state.layers, run.state.ready);
     }
     for (const [j, inst] of s.instructions.entries()) {
       this.#check();
@@ -984,7 +1025,9 @@ class Job {
         }
       }
       const s = await fn();
-      this.#b.cachePut(key, s, description);
+      // Recorded once its layers are stored; the next steps need not wait for that.
+      if (s.ready) this.#track(s.ready.then(() => this.#b.cachePut(key, s, description)));
+      else this.#b.cachePut(key, s, description);
       return s;
     })();
     this.#steps.set(key, p);
@@ -996,18 +1039,20 @@ class Job {
     if (s.top) this.#releases.push(this.#b.lease(s.top));
   }
 
-  #next(parent: State, change: (cfg: ImageConfig) => void, history: HistoryEntry, layer?: { desc: Descriptor; diffId: Digest }): State {
+  #next(parent: State, change: (cfg: ImageConfig) => void, history: HistoryEntry, layer?: NewLayer): State {
     const cfg = JSON.parse(parent.bytes) as ImageConfig;
     change(cfg);
     const created = this.#now();
     cfg.created = created;
     cfg.history = [...(cfg.history ?? []), { created, ...history }];
     const layers = [...parent.layers];
+    let ready = parent.ready;
     if (layer) {
       cfg.rootfs.diff_ids = [...cfg.rootfs.diff_ids, layer.diffId];
       layers.push(layer.desc);
+      ready = ready ? Promise.all([ready, layer.ready]).then(() => {}) : layer.ready;
     }
-    return stateOf(JSON.stringify(cfg), layers);
+    return stateOf(JSON.stringify(cfg), layers, ready);
   }
 
   async #dispatch(run: StageRun, raw: Instruction): Promise<State> {
@@ -1059,7 +1104,7 @@ class Job {
   }
 
   /** Prepares an active snapshot over `parent`, lets `fn` change it, commits the layer. */
-  async #layer(parent: State, fn: (key: string) => Promise<void>): Promise<{ desc: Descriptor; diffId: Digest } | undefined> {
+  async #layer(parent: State, fn: (key: string) => Promise<void>): Promise<NewLayer | undefined> {
     const key = `build-${randomBytes(8).toString("hex")}`;
     const release = this.#b.lease(key);
     try {
@@ -1077,7 +1122,14 @@ class Job {
     }
   }
 
-  async #commit(key: string, parentTop: Digest | undefined): Promise<{ desc: Descriptor; diffId: Digest } | undefined> {
+  /**
+   * Turns the active snapshot `key` into a layer. The uncompressed tar is digested first (the
+   * diff ID names the committed snapshot and goes into the config, which is all the next step
+   * needs); compressing it into the content store happens in the background, and the layer's
+   * descriptor is filled in when `ready` resolves. The tar is kept in memory for that when it is
+   * small, else written again from the committed snapshot and checked against the diff ID.
+   */
+  async #commit(key: string, parentTop: Digest | undefined): Promise<NewLayer | undefined> {
     const snaps = this.#d.snapshots;
     const upper = snaps.dir(key);
     if ((await readdir(upper)).length === 0) {
@@ -1087,22 +1139,41 @@ class Job {
     const tarOpts: Parameters<typeof diffDirectories>[1] = { host: this.#d.host };
     if (this.#epoch !== undefined) tarOpts.sourceDateEpoch = this.#epoch;
     if (this.#o.signal) tarOpts.signal = this.#o.signal;
-    const c = compressLayer(diffDirectories(upper, tarOpts), { adaptive: true, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
-    const blob = await this.#d.content.writeStream(c.stream);
-    this.#releases.push(this.#b.lease(blob.digest));
-    const info = await c.info;
-    const chain = parentTop === undefined ? info.diffId : sha256(`${parentTop} ${info.diffId}`);
+    const h = createHash("sha256");
+    let diffSize = 0;
+    let kept: Buffer[] | undefined = [];
+    for await (const chunk of diffDirectories(upper, tarOpts)) {
+      const b = chunk as Buffer;
+      h.update(b);
+      diffSize += b.length;
+      if (kept && diffSize <= KEEP_TAR) kept.push(b);
+      else kept = undefined;
+    }
+    const diffId = `sha256:${h.digest("hex")}` as Digest;
+    const chain = parentTop === undefined ? diffId : sha256(`${parentTop} ${diffId}`);
     this.#releases.push(this.#b.lease(chain));
     if (snaps.stat(chain)) await snaps.remove(key);
     else {
       try {
-        await snaps.commit(chain, key, { [SIZE_LABEL]: String(info.diffSize), [DIFF_LABEL]: info.diffId });
+        await snaps.commit(chain, key, { [SIZE_LABEL]: String(diffSize), [DIFF_LABEL]: diffId });
       } catch (e) {
         if (!isAlreadyExists(e)) throw e;
         await snaps.remove(key);
       }
     }
-    return { desc: { mediaType: MediaType.DockerLayerGzip, digest: blob.digest, size: blob.size }, diffId: info.diffId };
+    const desc: Descriptor = { mediaType: MediaType.DockerLayerGzip, digest: "" as Digest, size: 0 };
+    const tar = kept ? Readable.from(kept) : diffDirectories(snaps.dir(chain), tarOpts);
+    const ready = (async () => {
+      const c = compressLayer(tar, { adaptive: true, ...(this.#o.signal ? { signal: this.#o.signal } : {}) });
+      const blob = await this.#d.content.writeStream(c.stream);
+      this.#releases.push(this.#b.lease(blob.digest));
+      const info = await c.info;
+      if (info.diffId !== diffId) throw internal(`The layer changed while it was compressed: diff ID ${info.diffId}, expected ${diffId}`);
+      desc.digest = blob.digest;
+      desc.size = blob.size;
+    })();
+    this.#track(ready);
+    return { desc, diffId, ready };
   }
 
   /** Mounts snapshot `key` read-write at a fresh directory for `fn`. */
