@@ -16,9 +16,11 @@
  *
  * Layers: RUN runs in a container on an active snapshot (see run.ts); COPY, ADD and WORKDIR
  * work on the mounted snapshot; the snapshot's upper directory becomes the layer tar
- * (`diffDirectories`, deterministic, times clamped to SOURCE_DATE_EPOCH when given), gzip
- * compressed into the content store, and the snapshot is committed under the chain ID. A step
- * that changes no file adds an `empty_layer` history entry only.
+ * (`diffDirectories`, deterministic, times clamped to SOURCE_DATE_EPOCH when given), whose
+ * digest names the committed snapshot (chain ID); the tar is gzip compressed into the content
+ * store in the background while the next steps run (`State.ready`). A step that changes no
+ * file adds an `empty_layer` history entry only. The context is indexed in memory as it
+ * arrives (context.ts) and written to disk only when a step needs real files.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash, randomBytes } from "node:crypto";
