@@ -153,12 +153,14 @@ export async function rotateLog(path: string, maxSize: number, files: number): P
   for (let i = files - 2; i >= 1; i--) {
     if (existsSync(`${path}.${i}`)) await rename(`${path}.${i}`, `${path}.${i + 1}`);
   }
-  // Copy, then take what was appended meanwhile, then truncate at once: the window in which a
-  // write could land between the last copy and the truncation is a few microseconds.
+  // Copy and put the copy in place as <path>.1, take what was appended meanwhile, then truncate
+  // at once: the window in which a write could land between the last copy and the truncation
+  // is a few microseconds. A follower notices the truncation only when <path>.1 is complete.
   const tmp = `${path}.rotating`;
   await copyFile(path, tmp);
+  await rename(tmp, `${path}.1`);
   const src = await open(path, "r");
-  const dst = await open(tmp, "a");
+  const dst = await open(`${path}.1`, "a");
   try {
     let at = (await dst.stat()).size;
     const buf = Buffer.alloc(64 * 1024);
@@ -173,7 +175,6 @@ export async function rotateLog(path: string, maxSize: number, files: number): P
     await src.close();
     await dst.close();
   }
-  await rename(tmp, `${path}.1`);
   return true;
 }
 
