@@ -87,6 +87,8 @@ export class Daemon {
         ...(typeof config.raw.bridge === "string" && config.raw.bridge !== "none" ? { bridge: config.raw.bridge } : {}),
         ...(typeof config.raw.mtu === "number" ? { mtu: config.raw.mtu } : {}),
       },
+      // IPv6 published ports through berthd's proxy; dockerd's "userland-proxy": false turns it off too.
+      ipv6Proxy: config.raw["ipv6-proxy"] !== false && config.raw["userland-proxy"] !== false,
     });
     this.containers = new ContainerService({
       store: cstore,

@@ -3,6 +3,7 @@ import net from "node:net";
 import { readFileSync } from "node:fs";
 import { conflict, invalidArgument } from "../base/mod.ts";
 import { parseIp } from "./ipnet.ts";
+import { listenTcpProxy, listenUdpProxy } from "./proxy.ts";
 import type { PortMap, PortSummary } from "./types.ts";
 
 /** A port the container asked to publish, before a host port is chosen. */
@@ -132,12 +133,18 @@ export function ephemeralRange(): [number, number] {
 
 type Held = { close(): void };
 
+/** `ip:port` as Go's net.JoinHostPort writes it (`[::]:8080`). */
+export function joinHostPort(ip: string, port: number): string {
+  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
 /**
  * Holds the host ports berth publishes. Like docker-proxy, berthd binds each published port
  * itself: a port another program uses fails the start with a clear error instead of being
- * silently shadowed by the DNAT rule, and no other program can take it later. The sockets
- * never see traffic (DNAT rewrites packets before socket lookup); they die with berthd and are
- * bound again when it restarts.
+ * silently shadowed by the DNAT rule, and no other program can take it later. The IPv4
+ * sockets never see traffic (DNAT rewrites packets before socket lookup); an IPv6 port is a
+ * userland proxy to the container's IPv4 address (proxy.ts), since NAT cannot cross families.
+ * All die with berthd and are bound again when it restarts.
  */
 export class PortReserver {
   #held = new Map<string, Held>();
@@ -152,38 +159,69 @@ export class PortReserver {
     return `${m.proto}:${m.hostIp || "0.0.0.0"}:${m.hostPort}`;
   }
 
-  /** Binds one port; throws Conflict with dockerd's wording when it is taken. */
-  async reserve(m: PortMapping): Promise<void> {
+  /**
+   * Binds one port; throws Conflict with dockerd's wording when it is taken. An IPv6 host
+   * address needs `containerIp`: the port relays to `containerIp:containerPort`.
+   */
+  async reserve(m: PortMapping & { containerIp?: string }): Promise<void> {
     const key = PortReserver.key(m);
     const ip = m.hostIp || "0.0.0.0";
-    if (this.#held.has(key)) throw conflict(`Bind for ${ip}:${m.hostPort} failed: port is already allocated`);
-    const held = await bindPort(m.proto, ip, m.hostPort).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "EADDRINUSE") throw conflict(`Bind for ${ip}:${m.hostPort} failed: port is already allocated`);
-      if (e.code === "EADDRNOTAVAIL")
-        throw invalidArgument(`failed to bind port ${ip}:${m.hostPort}/${m.proto}: cannot assign requested address`);
-      throw conflict(`failed to bind port ${ip}:${m.hostPort}/${m.proto}: ${e.message}`);
+    const where = joinHostPort(ip, m.hostPort);
+    if (this.#held.has(key)) throw conflict(`Bind for ${where} failed: port is already allocated`);
+    const target = parseIp(ip).family === 6 ? { ip: m.containerIp ?? "", port: m.containerPort } : undefined;
+    if (target && !target.ip) throw invalidArgument(`cannot publish ${where}/${m.proto}: the container has no IPv4 address`);
+    const held = await bindPort(m.proto, ip, m.hostPort, target).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "EADDRINUSE") throw conflict(`Bind for ${where} failed: port is already allocated`);
+      if (e.code === "EADDRNOTAVAIL") throw invalidArgument(`failed to bind port ${where}/${m.proto}: cannot assign requested address`);
+      throw conflict(`failed to bind port ${where}/${m.proto}: ${e.message}`);
     });
     this.#held.set(key, held);
   }
 
   /** Chooses and binds a host port for a request (random from the ephemeral range when 0). */
   async allocate(r: PortRequest): Promise<PortMapping> {
+    const [m] = await this.allocateGroup(r);
+    if (!m) throw conflict(`no host port for ${r.containerPort}/${r.proto}`);
+    return m;
+  }
+
+  /**
+   * Like `allocate`, and with `alsoV6` a request on every address (hostIp "") gets the same
+   * host port on `[::]` too, proxied to `containerIp` (dockerd's pair of bindings): a random
+   * port is one free in both families. Returns the IPv4 mapping, then the IPv6 one.
+   */
+  async allocateGroup(r: PortRequest, o: { containerIp?: string; alsoV6?: boolean } = {}): Promise<PortMapping[]> {
     const base = { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp };
-    if (r.hostStart !== 0 && r.hostStart === r.hostEnd) {
-      const m = { ...base, hostPort: r.hostStart };
-      await this.reserve(m);
-      return m;
-    }
+    const target = o.containerIp ? { containerIp: o.containerIp } : {};
+    const group = (hostPort: number): (PortMapping & { containerIp?: string })[] => {
+      const ms = [{ ...base, hostPort, ...target }];
+      if (o.alsoV6 && !r.hostIp) ms.push({ ...base, hostIp: "::", hostPort, ...target });
+      return ms;
+    };
+    const take = async (hostPort: number): Promise<PortMapping[]> => {
+      const ms = group(hostPort);
+      const done: PortMapping[] = [];
+      try {
+        for (const m of ms) {
+          await this.reserve(m);
+          done.push(m);
+        }
+      } catch (e) {
+        for (const m of done) this.release(m);
+        throw e;
+      }
+      return ms.map(({ containerIp: _, ...m }) => m);
+    };
+    if (r.hostStart !== 0 && r.hostStart === r.hostEnd) return await take(r.hostStart);
     const [lo, hi] = r.hostStart ? [r.hostStart, r.hostEnd] : this.#range;
     const ck = `${r.proto}:${r.hostIp}:${lo}-${hi}`;
     let p = r.hostStart ? lo : (this.#cursor.get(ck) ?? lo);
     let lastErr: unknown;
     for (let i = 0; i <= hi - lo; i++, p = p >= hi ? lo : p + 1) {
-      const m = { ...base, hostPort: p };
       try {
-        await this.reserve(m);
+        const ms = await take(p);
         if (!r.hostStart) this.#cursor.set(ck, p >= hi ? lo : p + 1);
-        return m;
+        return ms;
       } catch (e) {
         lastErr = e;
       }
@@ -208,7 +246,9 @@ export class PortReserver {
   }
 }
 
-async function bindPort(proto: string, ip: string, port: number): Promise<Held> {
+async function bindPort(proto: string, ip: string, port: number, proxyTo?: { ip: string; port: number }): Promise<Held> {
+  if (proxyTo && proto === "udp") return await listenUdpProxy(ip, port, proxyTo);
+  if (proxyTo && proto === "tcp") return await listenTcpProxy(ip, port, proxyTo);
   if (proto === "udp") {
     const s = dgram.createSocket({ type: parseIp(ip).family === 6 ? "udp6" : "udp4" });
     await new Promise<void>((resolve, reject) => {

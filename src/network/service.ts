@@ -22,6 +22,7 @@ import { Firewall, type FirewallState } from "./firewall.ts";
 import { allocateSubnet, type Cidr, contains, firstHost, formatCidr, formatIp, overlaps, parseCidr, parseIp, subnetOf } from "./ipnet.ts";
 import { legacyLinkName, linkEnv, linkHostsLine, parseLink } from "./links.ts";
 import { type PortMapping, PortReserver, portMap, portRequests } from "./ports.ts";
+import { hostHasIpv6 } from "./proxy.ts";
 import type { EndpointSettings, IpamPool, NetworkCreateRequest, NetworkJson, NetworkSettings, PortMap } from "./types.ts";
 
 /** Pools for the default bridge when daemon.json sets neither `bip` nor `default-address-pools`: clear of docker0 and podman. */
@@ -204,6 +205,12 @@ export interface NetworkServiceOptions {
   firewallCheckMs?: number;
   /** Port of the DNS servers (53; tests may use another). */
   dnsPort?: number;
+  /**
+   * Publish ports on IPv6 too, through berthd's userland proxy (daemon.json `ipv6-proxy`, or
+   * `userland-proxy`, both on by default in the daemon): a port on every address also listens
+   * on `[::]`, and `-p [::1]:P:C` works. Off here unless asked for.
+   */
+  ipv6Proxy?: boolean;
   /** Writes a kernel setting under /proc/sys (unit tests record instead). */
   sysctl?: (path: string, value: string) => Promise<void>;
 }
@@ -268,6 +275,9 @@ export class NetworkService {
   #sysctl: (path: string, value: string) => Promise<void>;
   #firewall: Firewall;
   #ports = new PortReserver();
+  /** `ipv6Proxy` as configured; `#v6` is it and the host has IPv6 (known after `init`). */
+  #v6Proxy: boolean;
+  #v6 = false;
   #networks = new Map<string, NetworkRecord>();
   #containers = new Map<string, ContainerNet>();
   #sandboxes = new Map<string, Sandbox>();
@@ -295,6 +305,7 @@ export class NetworkService {
     this.#ipamDir = join(o.dataRoot, "network", "ipam");
     this.#dnsPort = o.dnsPort ?? 53;
     this.#checkMs = o.firewallCheckMs ?? 5000;
+    this.#v6Proxy = o.ipv6Proxy === true;
     this.#sysctl = o.sysctl ?? ((path, value) => writeFile(join("/proc/sys", path), value));
     const prefix = o.chainPrefix ?? (o.execRoot.replace(/\/+$/, "") === "/run/berth" ? "BERTH" : `BERTH-${shortHash(o.execRoot)}`);
     this.#firewall = new Firewall(o.host, this.#log, prefix);
@@ -378,7 +389,13 @@ export class NetworkService {
       if (n.driver !== "bridge") continue;
       await this.#ensureBridge(n).catch((e: unknown) => this.#log.error("cannot set up bridge", { network: n.name, error: messageOf(e) }));
     }
+    this.#v6 = this.#v6Proxy && (await hostHasIpv6());
     for (const s of this.#sandboxes.values()) {
+      // Live restore: IPv6 ports are proxies in berthd, reopened here (dropped when the proxy is off now).
+      if (!this.#v6 && s.ports.some((p) => p.hostIp.includes(":"))) {
+        s.ports = s.ports.filter((p) => !p.hostIp.includes(":"));
+        this.#saveSandbox(s);
+      }
       for (const p of s.ports) {
         await this.#ports
           .reserve(p)
@@ -582,6 +599,7 @@ export class NetworkService {
     }
     for (const s of this.#sandboxes.values()) {
       for (const p of s.ports) {
+        if (p.hostIp.includes(":")) continue; // IPv6: berthd's proxy, no rule
         state.ports.push({
           proto: p.proto,
           hostIp: p.hostIp,
@@ -1007,7 +1025,7 @@ export class NetworkService {
     const mode0 = spec.networkMode || "default";
     // Bad -p values fail the create (400), not the start.
     for (const r of portRequests(spec.portBindings, spec.exposedPorts, spec.publishAllPorts === true)) {
-      if (r.hostIp.includes(":") && r.hostIp !== "::")
+      if (r.hostIp.includes(":") && r.hostIp !== "::" && !(this.#v6Proxy && r.proto !== "sctp"))
         throw invalidArgument(
           `Cannot publish port ${r.containerPort}/${r.proto} on ${r.hostIp}: publishing on IPv6 host addresses is not supported`,
         );
@@ -1211,14 +1229,18 @@ export class NetworkService {
       const defaultIp = n?.options[OPT.hostIp] && n.options[OPT.hostIp] !== "0.0.0.0" ? (n.options[OPT.hostIp] ?? "") : "";
       for (const r of reqs) {
         if (!r.hostIp && defaultIp) r.hostIp = defaultIp;
-        if (r.hostIp === "::") continue; // "every IPv6 address": berth publishes on IPv4 only
-        if (r.hostIp.includes(":"))
+        // IPv4 goes by DNAT; IPv6 (every address, or one given) through berthd's proxy, to the
+        // container's IPv4 address, when the host has IPv6 and the proxy is on.
+        const v6 = this.#v6 && r.proto !== "sctp" && ep.ipv4 !== "";
+        if (r.hostIp.includes(":") && !v6) {
+          if (r.hostIp === "::") continue; // "every IPv6 address" without the proxy: nothing to publish
           throw invalidArgument(
             `Cannot publish port ${r.containerPort}/${r.proto} on ${r.hostIp}: publishing on IPv6 host addresses is not supported`,
           );
+        }
         try {
-          const m = await this.#ports.allocate(r);
-          sb.ports.push({ ...m, containerIp: ep.ipv4, networkId: netId });
+          const ms = await this.#ports.allocateGroup(r, { containerIp: ep.ipv4, alsoV6: v6 });
+          for (const m of ms) sb.ports.push({ ...m, containerIp: ep.ipv4, networkId: netId });
           this.#saveSandbox(sb);
         } catch (e) {
           throw conflict(`driver failed programming external connectivity on endpoint ${c.name} (${ep.endpointId}): ${messageOf(e)}`);
