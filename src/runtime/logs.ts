@@ -228,6 +228,14 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
       rest = Buffer.from(chunk);
     }
   };
+  let lastRotatedIno = (await stat(`${path}.1`).catch(() => undefined))?.ino;
+  /** The live file's first bytes when it was read from its start (a time stamp to the ns). */
+  let head: string | undefined;
+  const headOf = async (file: Awaited<ReturnType<typeof open>>): Promise<string> => {
+    const b = Buffer.alloc(48);
+    const { bytesRead } = await file.read(b, 0, b.length, 0);
+    return b.subarray(0, bytesRead).toString("latin1");
+  };
   const readAvailable = async (): Promise<LogEntry[]> => {
     const out: LogEntry[] = [];
     if (!fh) {
@@ -237,7 +245,17 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
         return out;
       }
     }
-    if (position > 0 && (await fh.stat()).size < position) {
+    // A rotation puts a new file at <path>.1, then truncates the live one. Done when the live
+    // file is shorter than what was read, or, if it has grown past that again since, when its
+    // first bytes changed (a new <path>.1 alone may be a rotation still under way).
+    let rotated = false;
+    if (position > 0) {
+      rotated = (await fh.stat()).size < position;
+      const ino = (await stat(`${path}.1`).catch(() => undefined))?.ino;
+      if (!rotated && ino !== undefined && ino !== lastRotatedIno) rotated = (await headOf(fh)) !== head;
+      if (rotated) lastRotatedIno = ino;
+    }
+    if (rotated) {
       // Rotated: finish from the copy, then start the live file over.
       const moved = await open(`${path}.1`, "r").catch(() => undefined);
       if (moved) {
@@ -249,8 +267,11 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
       }
       position = 0;
       rest = Buffer.alloc(0);
+      head = undefined;
     }
+    const from = position;
     position = await readFrom(fh, position, out);
+    if (from === 0 && position > 0) head = await headOf(fh);
     return out;
   };
   try {
