@@ -531,6 +531,9 @@ export class ContainerService {
       ...(logRotation(c) ? {} : logSizeOption(c.HostConfig.LogConfig?.Config?.["max-size"])),
     });
     const [made, attached] = await Promise.allSettled([creation, attachment]);
+    // A network that failed (a published port taken) took its namespace away from a create under
+    // way: the network's error is the cause, the runtime's only a consequence.
+    if (made.status === "rejected" && attached.status === "rejected") throw attached.reason;
     if (made.status === "rejected") {
       const e = made.reason as BerthError;
       const code = (e.detail?.exitCode as number | undefined) ?? 128;
@@ -627,10 +630,9 @@ export class ContainerService {
       await Promise.all([
         this.#host.unmount(this.rootfs(c)).catch(() => {}),
         releaseMounts(c.Mounts as MountPoint[], this.#volumes),
-        // --rm: the container goes right after, so its network goes in the background (ports at once).
-        this.#net
-          .detach(id, { background: c.HostConfig.AutoRemove === true })
-          .catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
+        // Synchronous even for --rm: when `run --rm` returns, its veth and namespace are gone, as
+        // with dockerd (users and scripts count host interfaces right after).
+        this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
         // The process is gone: its runtime state goes now (as containerd deletes the task at exit),
         // so that `rm` and a restart do not pay for it.
         this.#rt.delete(id, { force: true }).then(
@@ -644,9 +646,7 @@ export class ContainerService {
     const policy = c.HostConfig.RestartPolicy?.Name ?? "no";
     const max = c.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
     if (c.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true, networkInBackground: true }).catch((e: unknown) =>
-        this.#log.warn("auto-remove failed", { id, error: messageOf(e) }),
-      );
+      await this.remove(id, { force: true }).catch((e: unknown) => this.#log.warn("auto-remove failed", { id, error: messageOf(e) }));
       return;
     }
     const restart =
@@ -805,7 +805,7 @@ export class ContainerService {
   }
 
   /** DELETE /containers/{id} */
-  async remove(ref: string, options: { force?: boolean; volumes?: boolean; networkInBackground?: boolean } = {}): Promise<void> {
+  async remove(ref: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const c0 = this.store.mustResolve(ref);
     await this.#locked(c0.Id, async () => {
       const c = this.store.get(c0.Id);
@@ -829,9 +829,7 @@ export class ContainerService {
       this.store.delete(c.Id);
       // Independent removals run together.
       await Promise.all([
-        this.#net
-          .unregister(c.Id, { background: options.networkInBackground === true })
-          .catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) })),
+        this.#net.unregister(c.Id).catch((e: unknown) => this.#log.warn("network unregister", { error: messageOf(e) })),
         this.#snap
           .remove(c.berth.snapshotKey)
           .catch((e: unknown) => this.#log.warn("snapshot remove", { error: messageOf(e) }))

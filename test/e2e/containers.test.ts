@@ -122,7 +122,11 @@ for (const client of clients()) {
       for (let i = 0; i < 3; i++) ok(client, ["run", "--rm", "-p", `127.0.0.1:${port}:80`, "busybox", "true"]);
       const net = n("rmnet");
       ok(client, ["network", "create", net]);
+      // Its veth is gone too: the host's interfaces are as before (acceptance 16 counts them).
+      const links = () => ok("ip", ["-o", "link"]).split("\n").length;
+      const before = links();
       ok(client, ["run", "--rm", "--network", net, "busybox", "true"]);
+      assert.equal(links(), before);
       ok(client, ["network", "rm", net]);
     });
 
