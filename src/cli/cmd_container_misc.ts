@@ -205,9 +205,35 @@ export const topCommand: Command = {
   },
 };
 
-/** Go's sortorder.NaturalLess for port lines. */
-function naturalLess(a: string, b: string): number {
-  return a.localeCompare(b, "en", { numeric: true });
+/**
+ * Go's sortorder.NaturalLess for port lines: runs of digits compare as numbers, everything else
+ * byte by byte (so `0.0.0.0:P` comes before `[::]:P`, as in the docker CLI).
+ */
+export function naturalLess(a: string, b: string): number {
+  const isDigit = (c: number) => c >= 48 && c <= 57;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(j);
+    if (isDigit(ca) && isDigit(cb)) {
+      let ei = i;
+      let ej = j;
+      while (ei < a.length && isDigit(a.charCodeAt(ei))) ei++;
+      while (ej < b.length && isDigit(b.charCodeAt(ej))) ej++;
+      const na = a.slice(i, ei).replace(/^0+(?=\d)/, "");
+      const nb = b.slice(j, ej).replace(/^0+(?=\d)/, "");
+      if (na.length !== nb.length) return na.length - nb.length;
+      if (na !== nb) return na < nb ? -1 : 1;
+      i = ei;
+      j = ej;
+      continue;
+    }
+    if (ca !== cb) return ca - cb;
+    i++;
+    j++;
+  }
+  return a.length - i - (b.length - j);
 }
 
 function joinHostPort(host: string, port: string): string {
