@@ -742,6 +742,7 @@ export class ContainerService {
       await this.#rt.kill(c.Id, "SIGKILL").catch(() => {});
       await exited;
     }
+    await this.#cleanedUp(c.Id);
     this.#publish("stop", c);
     return true;
   }
@@ -769,9 +770,19 @@ export class ContainerService {
     this.#publish("kill", c, { signal: signal.replace(/^SIG/, "") });
     if (exited) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 10_000)))]);
+      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
       if (timer) clearTimeout(timer);
+      if (done) await this.#cleanedUp(c.Id);
     }
+  }
+
+  /**
+   * Waits for the clean-up after an exit (unmounts, network, published ports), which the exit
+   * handler queued under the container's lock right after it woke the exit waiters: `stop` and
+   * `kill` return with the ports free, so that `docker stop a && docker run -p <same port>` works.
+   */
+  async #cleanedUp(id: string): Promise<void> {
+    await this.#locked(id, async () => {});
   }
 
   /** POST /containers/{id}/restart */

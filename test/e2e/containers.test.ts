@@ -4,7 +4,24 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
+import { request } from "node:http";
 import { clients, ok, run, SOCKET, uniq, until } from "./_lib.ts";
+
+/** One Engine API call on the test daemon's socket. */
+function api(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: SOCKET, method, path: `/v1.47${path}`, headers: { "Content-Type": "application/json" } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        text += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
 
 const skip = !SOCKET || process.getuid?.() !== 0 ? "needs root and BERTH_TEST_SOCKET (scripts/test.sh)" : false;
 
@@ -167,6 +184,24 @@ for (const client of clients()) {
         ok(client, ["run", "-d", "--name", c, "busybox", "sleep", "30"]);
         ok(client, ["kill", c]);
         assert.match(ok(client, ["ps", "-a", "--filter", `name=${c}`, "--format", "{{.Status}}"]), /^Exited \(137\)/);
+      }
+    });
+
+    test("stop and kill return with the published ports free", async () => {
+      const port = String(20000 + Math.floor(Math.random() * 20000));
+      // Straight through the API, so that no client start-up hides a late release.
+      const body = {
+        Image: "busybox",
+        Cmd: ["sleep", "30"],
+        HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: port }] } },
+      };
+      for (const how of ["stop?t=0", "kill", "stop?t=0", "kill"]) {
+        const c = n("port-free");
+        const made = await api("POST", `/containers/create?name=${c}`, body);
+        assert.equal(made.status, 201, made.text);
+        const started = await api("POST", `/containers/${c}/start`);
+        assert.equal(started.status, 204, started.text);
+        assert.equal((await api("POST", `/containers/${c}/${how}`)).status, 204);
       }
     });
 
