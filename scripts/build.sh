@@ -16,7 +16,8 @@ cp package.json .build.tmp/package.json
 if [ -x node_modules/.bin/esbuild ]; then
   node_modules/.bin/esbuild .build.tmp/src/cli/main.js --bundle --platform=node --format=esm --target=node24 \
     --outfile=.build.tmp/src/cli/berth-cli.mjs --log-level=warning \
-    "--banner:js=import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);"
+    "--banner:js=import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" ||
+    rm -f .build.tmp/src/cli/berth-cli.mjs # without the bundle the launcher runs main.js
 fi
 rm -rf .build && mv .build.tmp .build
 touch .build/stamp
