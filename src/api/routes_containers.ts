@@ -162,10 +162,10 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
   router.add("POST", "/containers/create", async ({ req, res, query }) => {
     const body = await readJson<CreateBody>(req);
     if (!body) throw invalidArgument("config cannot be empty in order to create a container");
-    const r = await svc.create(body, query.get("name") || undefined).catch((e: unknown) => {
+    const r = await svc.create(body, query.get("name") || undefined, query.get("platform") || undefined).catch((e: unknown) => {
       // Only a missing image is a 404 here: the docker CLI pulls on a 404 from create, so any other
       // missing thing (--volumes-from, a network, a user) is a bad parameter, as dockerd answers.
-      if (isNotFound(e) && !/^No such image/.test(messageOf(e))) throw invalidArgument(messageOf(e), { cause: e });
+      if (isNotFound(e) && !/^(No such image|image with reference)/.test(messageOf(e))) throw invalidArgument(messageOf(e), { cause: e });
       throw e;
     });
     sendJson(res, 201, r);

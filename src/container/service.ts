@@ -16,7 +16,7 @@ import {
   randomId,
   KeyedLock,
 } from "../base/mod.ts";
-import type { ContainerConfig } from "../oci/mod.ts";
+import { type ContainerConfig, formatPlatform, type Platform, parsePlatform, platformMatches } from "../oci/mod.ts";
 import {
   ALL_CAPABILITIES,
   type AttachSession,
@@ -45,7 +45,14 @@ import { checkName, randomName } from "./names.ts";
 /** What the container service needs from the image side (implemented by the daemon). */
 export interface ImageLookup {
   /** Resolves a user's image reference to its ID, config and top chain ID; throws NotFound. */
-  resolve(name: string): Promise<{ id: Digest; config: ContainerConfig; topChainId: Digest | undefined; name: string }>;
+  resolve(name: string): Promise<{
+    id: Digest;
+    config: ContainerConfig;
+    topChainId: Digest | undefined;
+    name: string;
+    /** The image config's os/architecture/variant, when known. */
+    platform?: Platform;
+  }>;
 }
 
 /** Events the container service publishes. */
@@ -166,7 +173,7 @@ export class ContainerService {
   }
 
   /** POST /containers/create */
-  async create(body: CreateBody, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+  async create(body: CreateBody, name: string | undefined, platform?: string): Promise<{ Id: string; Warnings: string[] }> {
     if (!body || typeof body !== "object") throw invalidArgument("config cannot be empty in order to create a container");
     const imageRef = body.Image;
     if (!imageRef) throw invalidArgument("Config cannot be empty in order to create a container");
@@ -197,6 +204,12 @@ export class ContainerService {
         throw invalidArgument(`unknown capability: "${cap}"`);
     }
     const img = await this.#images.resolve(imageRef);
+    if (platform && img.platform && !platformMatches(img.platform, parsePlatform(platform))) {
+      // A 404, as dockerd: the docker CLI then pulls for that platform and tries once more.
+      throw notFound(
+        `image with reference ${imageRef} was found but does not match the specified platform: wanted ${formatPlatform(parsePlatform(platform))}, actual: ${formatPlatform(img.platform)}`,
+      );
+    }
     const ic = img.config;
     const id = randomId();
     const cfg: ContainerConfig = { ...body };
@@ -472,7 +485,7 @@ export class ContainerService {
       else if (k === "systempaths" && v === "unconfined") unmaskPaths = true;
       else if (k === "no-new-privileges") noNewPrivileges = v === "" || v === "true";
       else if (k === "label" || k === "apparmor") continue;
-      else throw invalidArgument(`Invalid --security-opt: "${o}"`);
+      else throw invalidArgument(`invalid --security-opt 2: "${o}"`);
     }
     // The docker CLI sends --security-opt systempaths=unconfined as empty masked and read-only path lists.
     if (Array.isArray(hc.MaskedPaths) && hc.MaskedPaths.length === 0 && Array.isArray(hc.ReadonlyPaths) && hc.ReadonlyPaths.length === 0) {

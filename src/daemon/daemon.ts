@@ -108,7 +108,12 @@ export class Daemon {
           const img = this.images.store.mustResolve(name);
           const cfg = await this.images.store.config(img.id);
           const top: Digest | undefined = chainIds(cfg.rootfs.diff_ids).at(-1);
-          return { id: img.id, config: cfg.config ?? {}, topChainId: top, name };
+          const platform = {
+            os: cfg.os || "linux",
+            architecture: cfg.architecture || "amd64",
+            ...(cfg.variant ? { variant: cfg.variant } : {}),
+          };
+          return { id: img.id, config: cfg.config ?? {}, topChainId: top, name, platform };
         },
       },
     });

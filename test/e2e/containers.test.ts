@@ -205,6 +205,13 @@ for (const client of clients()) {
       }
     });
 
+    test("--platform that the local image does not match fails the create; the matching one runs", () => {
+      const bad = run(client, ["run", "--rm", "--platform", "linux/arm64", "busybox", "true"]);
+      assert.equal(bad.code, 125);
+      assert.match(bad.err, /does not match the specified platform: wanted linux\/arm64, actual: linux\/amd64/);
+      assert.equal(ok(client, ["run", "--rm", "--platform", "linux/amd64", "busybox", "echo", "ok"]), "ok");
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
