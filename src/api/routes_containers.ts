@@ -130,8 +130,26 @@ interface ExecRecord {
   ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
   CanRemove: boolean;
   DetachKeys: string;
-  body: { Cmd: string[]; Env?: string[]; User?: string; WorkingDir?: string; Tty?: boolean; Privileged?: boolean };
+  body: {
+    Cmd: string[];
+    Env?: string[];
+    User?: string;
+    WorkingDir?: string;
+    Tty?: boolean;
+    Privileged?: boolean;
+    /** [height, width] of the client's terminal (API 1.42+). */
+    ConsoleSize?: [number, number] | null;
+  };
   session?: ExecSession;
+  /** A resize that came before the session existed (the docker CLI resizes right after start). */
+  pendingSize?: { height: number; width: number };
+}
+
+/** A `[height, width]` pair worth applying, or undefined. */
+function consoleSizeOf(v: unknown): { height: number; width: number } | undefined {
+  if (!Array.isArray(v) || v.length !== 2) return undefined;
+  const [height, width] = v.map(Number) as [number, number];
+  return height > 0 && width > 0 && height < 65536 && width < 65536 ? { height, width } : undefined;
 }
 
 /** Registers the `/containers/*` and `/exec/*` routes. */
@@ -520,7 +538,10 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
   router.add("POST", "/exec/{id}/resize", async ({ res, params, query }) => {
     const e = execs.get(params.id ?? "");
     if (!e) throw notFound(`No such exec instance: ${params.id}`);
-    await e.session?.resize(qInt(query, "h") ?? 24, qInt(query, "w") ?? 80).catch(() => {});
+    const height = qInt(query, "h") ?? 24;
+    const width = qInt(query, "w") ?? 80;
+    if (e.session) await e.session.resize(height, width).catch(() => {});
+    else e.pendingSize = { height, width };
     res.writeHead(200);
     res.end();
   });
@@ -530,7 +551,7 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     const e = execs.get(params.id ?? "");
     if (!e) throw notFound(`No such exec instance: ${params.id}`);
     if (e.Running || e.ExitCode !== null) throw conflict(`Exec command ${e.ID} has already run`);
-    let startBody: { Detach?: boolean; Tty?: boolean } = {};
+    let startBody: { Detach?: boolean; Tty?: boolean; ConsoleSize?: [number, number] | null } = {};
     if (ctx.upgradeSocket) {
       if (ctx.upgradeBody?.length) {
         try {
@@ -553,6 +574,9 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     if (e.body.WorkingDir) input.cwd = e.body.WorkingDir;
     const proc = buildExecProcess(spec.process, input);
     const tty = e.ProcessConfig.tty;
+    // The terminal starts at the client's size (sent with create or start), not 0x0 until a resize.
+    const size = consoleSizeOf(startBody.ConsoleSize) ?? consoleSizeOf(e.body.ConsoleSize);
+    if (tty && size) proc.consoleSize = size;
     const detach = startBody.Detach === true;
     let sock: Duplex | undefined;
     if (!detach) sock = hijack(ctx, !tty && !versionLess(version, "1.42"));
@@ -577,6 +601,7 @@ export function containerRoutes(router: Router, d: Daemon, svc: ContainerService
     e.session = session;
     e.Running = true;
     e.Pid = session.pid;
+    if (tty && e.pendingSize) void session.resize(e.pendingSize.height, e.pendingSize.width).catch(() => {});
     if (!detach) ctx.res.statusCode = 101;
     else {
       ctx.res.writeHead(200, { "Content-Type": "application/json", "Content-Length": 0 });

@@ -234,7 +234,8 @@ export const execCommand: Command = {
         stderr: tty ? cli.out.stream : cli.err.stream,
         detachKeys,
       });
-      if (r.detached) return 0;
+      // The docker CLI reports a detach from an exec as an error of the stream (status 1).
+      if (r.detached) throw new StatusError(1, "read escape sequence");
     } finally {
       stopResize();
       conn.close();

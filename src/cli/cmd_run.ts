@@ -56,6 +56,10 @@ export async function createContainer(cli: Cli, spec: ContainerSpec): Promise<st
       named = undefined;
     }
     if (spec.pull === "always") await pullForCreate(cli, image, spec);
+    // A TTY starts at this terminal's size, as the docker CLI asks (HostConfig.ConsoleSize).
+    const out = cli.out.stream as NodeJS.WriteStream;
+    if (spec.body.Tty && cli.out.isTTY && out.rows && out.columns && spec.body.HostConfig)
+      spec.body.HostConfig.ConsoleSize = [out.rows, out.columns];
     const o: { name?: string; platform?: string } = {};
     if (spec.name) o.name = spec.name;
     if (spec.platform) o.platform = spec.platform;

@@ -396,6 +396,8 @@ export interface Resources {
 /** HostConfig of POST /containers/create. */
 export interface HostConfig extends Resources {
   Binds?: string[];
+  /** [height, width] of the client's terminal, for a TTY's initial size (API 1.42+). */
+  ConsoleSize?: [number, number];
   ContainerIDFile?: string;
   LogConfig?: { Type: string; Config?: Record<string, string> };
   NetworkMode?: string;

@@ -530,6 +530,10 @@ export class ContainerService {
       await attachment.catch(() => {});
       throw e;
     });
+    // A TTY starts at the client's size (HostConfig.ConsoleSize, API 1.42+), not 0x0 until a resize.
+    const cs = hc.ConsoleSize;
+    if (c.Config.Tty && Array.isArray(cs) && Number(cs[0]) > 0 && Number(cs[1]) > 0 && spec.spec.process)
+      spec.spec.process.consoleSize = { height: Number(cs[0]), width: Number(cs[1]) };
     c.State.Error = "";
     const creation = this.#rt.create(c.Id, {
       bundleDir: dir,

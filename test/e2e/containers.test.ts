@@ -212,6 +212,18 @@ for (const client of clients()) {
       assert.equal(ok(client, ["run", "--rm", "--platform", "linux/amd64", "busybox", "echo", "ok"]), "ok");
     });
 
+    test("a TTY starts at the client's terminal size (run -t, exec -t)", () => {
+      const c = n("tty-size");
+      ok(client, ["run", "-d", "--name", c, "busybox", "sleep", "30"]);
+      // script(1) gives the client a terminal of 33x111; the client sends it as ConsoleSize.
+      const inTerm = (cmd: string) =>
+        run("script", ["-qec", `stty rows 33 cols 111; ${client} ${cmd}`, "/dev/null"])
+          .out.replace(/\r/g, "")
+          .trim();
+      assert.equal(inTerm("run --rm -t busybox stty size"), "33 111");
+      assert.equal(inTerm(`exec -t ${c} stty size`), "33 111");
+    });
+
     test("stdin is piped to the container and closed at EOF", () => {
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "cat"], { input: "piped in\n" }), "piped in");
       assert.equal(ok(client, ["run", "--rm", "-i", "busybox", "wc", "-l"], { input: "a\nb\nc\n" }), "3");
