@@ -637,8 +637,9 @@ export class ContainerService {
     this.store.save(c);
     if (exit.oomKilled) this.#publish("oom", c);
     this.#publish("die", c, { exitCode: String(exit.exitCode) });
-    // Give attached clients the last output before closing their streams.
-    setTimeout(() => this.#endAttachments(id), 50);
+    // Attached clients' streams end once conmon has delivered the last output (it closes the
+    // attach socket after draining: #endAttachments waits for that), not after a fixed delay.
+    this.#endAttachments(id);
     // The container is stopped now: waiters (stop, wait) go on while the clean-ups run under the
     // container's lock, so that a start or rm that follows waits for them.
     this.#notifyExit(id, exit.exitCode);
