@@ -4,47 +4,18 @@
  * disconnect, events, a firewall reload, and SIGKILL of berthd with a container dying meanwhile.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { after, before, test } from "node:test";
+import { networkSkip as skip, TestDaemon, waitFor } from "./_daemon.ts";
 
-const root = `/var/tmp/berth-nete2e-${process.pid}`;
-const exec = `/run/berth-nete2e-${process.pid}`;
-const sock = `${exec}/berth.sock`;
-const berthd = new URL("../../bin/berthd", import.meta.url).pathname;
-const hash = createHash("sha256").update(exec).digest("hex").slice(0, 6);
-const prefix = `BERTH-${hash}`;
-const bridge = `berth${hash}`;
-const o2 = 150 + (process.pid % 40);
-const o3 = process.pid % 100;
-const registryUp = spawnSync("curl", ["-sf", "http://127.0.0.1:5000/v2/"]).status === 0;
-const skip =
-  process.getuid?.() !== 0
-    ? "needs root"
-    : !registryUp
-      ? "needs the registry fixture on 127.0.0.1:5000"
-      : !existsSync("/usr/lib/cni/bridge")
-        ? "needs containernetworking-plugins"
-        : false;
-
-let daemon: ChildProcess | undefined;
+const daemon = new TestDaemon("nete2e", 150);
+const { root, exec, prefix, bridge, o2, o3 } = daemon;
 let hostIp = "";
-
-function envOf(): NodeJS.ProcessEnv {
-  return { ...process.env, DOCKER_HOST: `unix://${sock}` };
-}
-
-/** Runs the docker CLI without blocking the event loop (test servers live in this process). */
-function d(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile("docker", args, { env: envOf(), encoding: "utf8", timeout: 60000 }, (e, stdout, stderr) => {
-      const code = e ? (typeof (e as { code?: unknown }).code === "number" ? (e as { code: number }).code : -1) : 0;
-      resolve({ code, out: (stdout ?? "").trim(), err: (stderr ?? "").trim() });
-    });
-  });
-}
+const d = (...args: string[]) => daemon.d(...args);
+const start = () => daemon.start();
+const stop = (signal: NodeJS.Signals) => daemon.stop(signal);
 
 function curl(url: string): string {
   return spawnSync("curl", ["-s", "-m", "3", url], { encoding: "utf8" }).stdout.trim();
@@ -57,49 +28,11 @@ function rules(): string {
     .join("\n");
 }
 
-async function waitFor(fn: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return await fn();
-}
-
-async function start(): Promise<void> {
-  daemon = spawn(
-    berthd,
-    ["--config-file", `${root}/daemon.json`, "--data-root", `${root}/data`, "--exec-root", exec, "-H", `unix://${sock}`],
-    {
-      stdio: ["ignore", "ignore", "inherit"],
-      detached: true,
-    },
-  );
-  const ok = await waitFor(async () => (await d("version")).code === 0, 20000);
-  if (!ok) throw new Error("berthd did not come up");
-}
-
-async function stop(signal: NodeJS.Signals): Promise<void> {
-  const p = daemon;
-  if (!p?.pid) return;
-  const gone = new Promise<void>((r) => p.once("exit", () => r()));
-  process.kill(p.pid, signal);
-  await Promise.race([gone, new Promise((r) => setTimeout(r, 15000))]);
-  daemon = undefined;
-}
-
 before(async () => {
   if (skip) return;
   mkdirSync(`${root}/www`, { recursive: true });
   writeFileSync(`${root}/www/index.html`, "hello from berth\n");
-  writeFileSync(
-    `${root}/daemon.json`,
-    JSON.stringify({
-      "registry-mirrors": ["http://127.0.0.1:5000"],
-      bip: `10.${o2}.${o3}.1/24`,
-      "default-address-pools": [{ base: `10.${o2}.${o3 + 100}.0/24`, size: 27 }],
-    }),
-  );
+  daemon.config();
   await start();
   assert.equal((await d("pull", "-q", "busybox")).code, 0);
   const r = JSON.parse(spawnSync("ip", ["-j", "route", "get", "1.1.1.1"], { encoding: "utf8" }).stdout) as { prefsrc: string }[];
@@ -108,18 +41,7 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  if (daemon) {
-    const ps = await d("ps", "-aq");
-    if (ps.out) await d("rm", "-f", ...ps.out.split("\n"));
-    await d("network", "prune", "-f");
-    await stop("SIGTERM");
-  }
-  spawnSync("sh", [
-    "-c",
-    `grep -o ' ${exec}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l; grep -o ' ${root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`,
-  ]);
-  rmSync(root, { recursive: true, force: true });
-  rmSync(exec, { recursive: true, force: true });
+  await daemon.cleanup({ pruneNetworks: true });
 });
 
 test("default bridge: published ports on 127.0.0.1 and the host address, port, ps, inspect, egress", { skip }, async () => {

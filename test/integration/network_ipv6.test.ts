@@ -5,92 +5,25 @@
  * reopening at live restore, and daemon.json `ipv6-proxy` / `userland-proxy` false.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { after, before, test } from "node:test";
 import { hostHasIpv6 } from "../../src/network/proxy.ts";
+import { networkSkip, TestDaemon, waitFor } from "./_daemon.ts";
 
-const root = `/var/tmp/berth-netv6-${process.pid}`;
-const exec = `/run/berth-netv6-${process.pid}`;
-const sock = `${exec}/berth.sock`;
-const berthd = new URL("../../bin/berthd", import.meta.url).pathname;
+const daemon = new TestDaemon("netv6", 190);
 const node = process.execPath;
-const prefix = `BERTH-${createHash("sha256").update(exec).digest("hex").slice(0, 6)}`;
-const o2 = 190 + (process.pid % 40);
-const o3 = process.pid % 100;
-const registryUp = spawnSync("curl", ["-sf", "http://127.0.0.1:5000/v2/"]).status === 0;
-const skip =
-  process.getuid?.() !== 0
-    ? "needs root"
-    : !registryUp
-      ? "needs the registry fixture on 127.0.0.1:5000"
-      : !existsSync("/usr/lib/cni/bridge")
-        ? "needs containernetworking-plugins"
-        : !(await hostHasIpv6())
-          ? "the host has no IPv6"
-          : false;
-
-let daemon: ChildProcess | undefined;
+const prefix = daemon.prefix;
+const skip = networkSkip || (!(await hostHasIpv6()) ? "the host has no IPv6" : false);
 const helpers = new Set<ChildProcess>();
-
-function d(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      "docker",
-      args,
-      { env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, encoding: "utf8", timeout: 60000 },
-      (e, stdout, stderr) => {
-        const code = e ? (typeof (e as { code?: unknown }).code === "number" ? (e as { code: number }).code : -1) : 0;
-        resolve({ code, out: (stdout ?? "").trim(), err: (stderr ?? "").trim() });
-      },
-    );
-  });
-}
+const d = (...args: string[]) => daemon.d(...args);
+const config = (extra: Record<string, unknown> = {}) => daemon.config(extra);
+const start = () => daemon.start();
+const stop = () => daemon.stop();
 
 function curl(url: string): string {
   return spawnSync("curl", ["-sg", "-m", "3", url], { encoding: "utf8" }).stdout.trim();
-}
-
-async function waitFor(fn: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return await fn();
-}
-
-function config(extra: Record<string, unknown> = {}): void {
-  writeFileSync(
-    `${root}/daemon.json`,
-    JSON.stringify({
-      "registry-mirrors": ["http://127.0.0.1:5000"],
-      bip: `10.${o2}.${o3}.1/24`,
-      "default-address-pools": [{ base: `10.${o2}.${o3 + 100}.0/24`, size: 27 }],
-      ...extra,
-    }),
-  );
-}
-
-async function start(): Promise<void> {
-  daemon = spawn(
-    berthd,
-    ["--config-file", `${root}/daemon.json`, "--data-root", `${root}/data`, "--exec-root", exec, "-H", `unix://${sock}`],
-    { stdio: ["ignore", "ignore", "inherit"], detached: true },
-  );
-  if (!(await waitFor(async () => (await d("version")).code === 0, 20000))) throw new Error("berthd did not come up");
-}
-
-async function stop(): Promise<void> {
-  const p = daemon;
-  if (!p?.pid) return;
-  const gone = new Promise<void>((r) => p.once("exit", () => r()));
-  process.kill(p.pid, "SIGTERM");
-  await Promise.race([gone, new Promise((r) => setTimeout(r, 15000))]);
-  daemon = undefined;
 }
 
 /** Something listens on [::]:port (or [::1]:port): binding it ourselves fails. */
@@ -140,7 +73,6 @@ const httpd = ["sh", "-c", "mkdir -p /www && echo hello-v6 > /www/index.html && 
 
 before(async () => {
   if (skip) return;
-  mkdirSync(root, { recursive: true });
   config();
   await start();
   assert.equal((await d("pull", "-q", "busybox")).code, 0);
@@ -149,17 +81,7 @@ before(async () => {
 after(async () => {
   if (skip) return;
   for (const h of helpers) h.kill("SIGKILL");
-  if (daemon) {
-    const ps = await d("ps", "-aq");
-    if (ps.out) await d("rm", "-f", ...ps.out.split("\n"));
-    await stop();
-  }
-  spawnSync("sh", [
-    "-c",
-    `grep -o ' ${exec}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l; grep -o ' ${root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`,
-  ]);
-  rmSync(root, { recursive: true, force: true });
-  rmSync(exec, { recursive: true, force: true });
+  await daemon.cleanup();
 });
 
 test("-p P:80 answers on [::1] through the proxy; port, ps and inspect list [::] as dockerd does", { skip }, async () => {

@@ -6,45 +6,15 @@
  * DNS alias that only the linking container resolves.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { after, before, test } from "node:test";
+import { networkSkip as skip, TestDaemon } from "./_daemon.ts";
 
-const root = `/var/tmp/berth-links-${process.pid}`;
-const exec = `/run/berth-links-${process.pid}`;
-const sock = `${exec}/berth.sock`;
-const berthd = new URL("../../bin/berthd", import.meta.url).pathname;
+const daemon = new TestDaemon("links", 200);
 const berth = new URL("../../bin/berth", import.meta.url).pathname;
-const o2 = 200 + (process.pid % 40);
-const o3 = process.pid % 100;
-const registryUp = spawnSync("curl", ["-sf", "http://127.0.0.1:5000/v2/"]).status === 0;
-const skip =
-  process.getuid?.() !== 0
-    ? "needs root"
-    : !registryUp
-      ? "needs the registry fixture on 127.0.0.1:5000"
-      : !existsSync("/usr/lib/cni/bridge")
-        ? "needs containernetworking-plugins"
-        : false;
-
-let daemon: ChildProcess | undefined;
-
-/** Runs a client (the docker CLI by default) without blocking the event loop. */
-function run(cmd: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      { env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, encoding: "utf8", timeout: 60000 },
-      (e, stdout, stderr) => {
-        const code = e ? (typeof (e as { code?: unknown }).code === "number" ? (e as { code: number }).code : -1) : 0;
-        resolve({ code, out: (stdout ?? "").trim(), err: (stderr ?? "").trim() });
-      },
-    );
-  });
-}
-
-const d = (...args: string[]) => run("docker", args);
+const exec = daemon.exec;
+const run = (cmd: string, args: string[]) => daemon.client(cmd, args);
+const d = (...args: string[]) => daemon.d(...args);
 
 async function ok(...args: string[]): Promise<string> {
   const r = await d(...args);
@@ -52,52 +22,16 @@ async function ok(...args: string[]): Promise<string> {
   return r.out;
 }
 
-async function waitFor(fn: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return await fn();
-}
-
 before(async () => {
   if (skip) return;
-  mkdirSync(root, { recursive: true });
-  writeFileSync(
-    `${root}/daemon.json`,
-    JSON.stringify({
-      "registry-mirrors": ["http://127.0.0.1:5000"],
-      bip: `10.${o2}.${o3}.1/24`,
-      "default-address-pools": [{ base: `10.${o2}.${o3 + 100}.0/24`, size: 27 }],
-    }),
-  );
-  daemon = spawn(
-    berthd,
-    ["--config-file", `${root}/daemon.json`, "--data-root", `${root}/data`, "--exec-root", exec, "-H", `unix://${sock}`],
-    { stdio: ["ignore", "ignore", "inherit"], detached: true },
-  );
-  assert.ok(await waitFor(async () => (await d("version")).code === 0, 20000), "berthd did not come up");
+  daemon.config();
+  await daemon.start();
   await ok("pull", "-q", "busybox");
 });
 
 after(async () => {
   if (skip) return;
-  const p = daemon;
-  if (p?.pid) {
-    const ps = await d("ps", "-aq");
-    if (ps.out) await d("rm", "-f", ...ps.out.split("\n"));
-    await d("network", "prune", "-f");
-    const gone = new Promise<void>((r) => p.once("exit", () => r()));
-    process.kill(p.pid, "SIGTERM");
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 15000))]);
-  }
-  spawnSync("sh", [
-    "-c",
-    `grep -o ' ${exec}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l; grep -o ' ${root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`,
-  ]);
-  rmSync(root, { recursive: true, force: true });
-  rmSync(exec, { recursive: true, force: true });
+  await daemon.cleanup({ pruneNetworks: true });
 });
 
 test("--link on the default bridge: hosts line, dockerd's variables, HostConfig.Links; rm -l removes it live", { skip }, async () => {
