@@ -4,7 +4,8 @@
  * engine code.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 /** What a finished command gave back, with its wall-clock time in milliseconds. */
 export interface Exec {
@@ -215,4 +216,49 @@ export function cpuOf(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** Progress for the benchmarks, on stderr (the tables go to stdout). */
+export function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+/**
+ * Writes a summary as `<dir>/<prefix><date>.json`, or `<date>-2.json`, `-3`, ... when a run of
+ * the same day is already saved (earlier results stay); returns the file name.
+ */
+export function saveResults(dir: string, prefix: string, date: Date, summary: unknown): string {
+  mkdirSync(dir, { recursive: true });
+  const day = date.toISOString().slice(0, 10);
+  let name = `${prefix}${day}.json`;
+  for (let n = 2; existsSync(join(dir, name)); n++) name = `${prefix}${day}-${n}.json`;
+  writeFileSync(join(dir, name), `${JSON.stringify(summary, null, 2)}\n`);
+  return name;
+}
+
+/**
+ * Runs a benchmark's body with `cleanup` after it, also when Ctrl-C or SIGTERM cuts it short
+ * (then the process exits 130).
+ */
+export async function withCleanup(cleanup: () => void, body: () => Promise<void>): Promise<void> {
+  const onSignal = () => {
+    log("interrupted: cleaning up");
+    cleanup();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    await body();
+  } finally {
+    cleanup();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** Reports a benchmark's failure as `bench: <message>`, with exit status 1. */
+export function reportFailure(e: unknown): void {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
 }

@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Berthd } from "./berthd.ts";
 import { type ChildProcess, spawn } from "node:child_process";
-import { cpuOf, exec, processes, type Stats, stats, table, which } from "./_lib.ts";
+import { cpuOf, exec, log, processes, reportFailure, type Stats, saveResults, stats, table, which, withCleanup } from "./_lib.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const SHARED = process.env.BERTH_SHARED ?? join(REPO, "..", "shared");
@@ -42,10 +42,6 @@ const { values: flags } = parseArgs({
 });
 const RUNS = Math.max(1, Number(flags.runs ?? process.env.BENCH_RUNS ?? 5) || 5);
 const WANT_PEERS = process.env.BENCH_PEERS !== "0" && !flags["no-peers"];
-
-function log(msg: string): void {
-  process.stderr.write(`bench: ${msg}\n`);
-}
 
 /** A client/engine pair under test. */
 interface Subject {
@@ -150,15 +146,8 @@ async function main(): Promise<void> {
     berthd?.cleanup();
     rmSync(work, { recursive: true, force: true });
   };
-  const onSignal = () => {
-    log("interrupted: cleaning up");
-    cleanup();
-    process.exit(130);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   const started = new Date();
-  try {
+  await withCleanup(cleanup, async () => {
     berthd = await Berthd.start({ repo: REPO, mirror: MIRROR, ...(flags["cpu-prof"] ? { cpuProfDir: flags["cpu-prof"] } : {}) });
     const b = berthd;
     log(`writing the context (${FILES} files, ${TOTAL_BYTES / 1e6} MB)`);
@@ -310,11 +299,6 @@ async function main(): Promise<void> {
       );
     for (const n of notes) process.stdout.write(`note: ${n}\n`);
     if (flags.save) {
-      const dir = join(REPO, "bench/results");
-      mkdirSync(dir, { recursive: true });
-      const day = started.toISOString().slice(0, 10);
-      let name = `build-${day}.json`;
-      for (let n = 2; existsSync(join(dir, name)); n++) name = `build-${day}-${n}.json`;
       const summary = {
         date: started.toISOString(),
         runs: RUNS,
@@ -325,17 +309,10 @@ async function main(): Promise<void> {
         ratios,
         notes,
       };
-      writeFileSync(join(dir, name), `${JSON.stringify(summary, null, 2)}\n`);
+      const name = saveResults(join(REPO, "bench/results"), "build-", started, summary);
       process.stdout.write(`\nwrote bench/results/${name}\n`);
     }
-  } finally {
-    cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+main().catch(reportFailure);

@@ -14,14 +14,13 @@
  * (shared/bench/peers.sh sets them up; BENCH_PEERS=0 or --no-peers skips them).
  * Writes bench/results/port-<date>.json with --save. Needs root. See docs/benchmarks.md.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { cpus, loadavg, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Berthd } from "./berthd.ts";
-import { exec, human, type Stats, stats, table, which } from "./_lib.ts";
+import { exec, human, log, reportFailure, type Stats, saveResults, stats, table, which, withCleanup } from "./_lib.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const SHARED = process.env.BERTH_SHARED ?? join(REPO, "..", "shared");
@@ -49,10 +48,6 @@ interface Path {
   /** The `-p` value for host port `port`. */
   publish: (port: number) => string;
   address: string;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`bench: ${msg}\n`);
 }
 
 /** The host's address on its default route (else its first non-loopback IPv4 that is not a container bridge). */
@@ -194,15 +189,8 @@ async function main(): Promise<void> {
     berthd?.cleanup();
     if (startedDockerd) exec(["bash", join(SHARED, "bench/peers.sh"), "stop"]);
   };
-  const onSignal = () => {
-    log("interrupted: cleaning up");
-    cleanup();
-    process.exit(130);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   const started = new Date();
-  try {
+  await withCleanup(cleanup, async () => {
     berthd = await Berthd.start({ repo: REPO, mirror: "http://127.0.0.1:5000" });
     engines.unshift({ name: "berth", cli: [docker], env: { DOCKER_HOST: berthd.host } });
     for (const e of engines) {
@@ -254,11 +242,6 @@ async function main(): Promise<void> {
     );
     if (skipped.length) process.stdout.write(`note: peers unavailable, skipped: ${skipped.join(", ")}\n`);
     if (flags.save) {
-      const dir = join(REPO, "bench/results");
-      mkdirSync(dir, { recursive: true });
-      const day = started.toISOString().slice(0, 10);
-      let file = `port-${day}.json`;
-      for (let i = 2; existsSync(join(dir, file)); i++) file = `port-${day}-${i}.json`;
       const versions = {
         berth: exec(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]).out.trim(),
         dockerd: engines.some((e) => e.name === "dockerd")
@@ -277,17 +260,10 @@ async function main(): Promise<void> {
         skipped,
         results,
       };
-      writeFileSync(join(dir, file), `${JSON.stringify(summary, null, 2)}\n`);
+      const file = saveResults(join(REPO, "bench/results"), "port-", started, summary);
       process.stdout.write(`wrote bench/results/${file}\n`);
     }
-  } finally {
-    cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+main().catch(reportFailure);

@@ -32,7 +32,11 @@ import {
   type Stats,
   stats,
   table,
+  log,
+  reportFailure,
+  saveResults,
   which,
+  withCleanup,
 } from "./_lib.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -122,10 +126,6 @@ function removeTempDirs(): void {
     rmSync(d, { recursive: true, force: true });
     tempDirs.delete(d);
   }
-}
-
-function log(msg: string): void {
-  process.stderr.write(`bench: ${msg}\n`);
 }
 
 /** Wall-clock and CPU samples per subject of one benchmark, in the order they were taken. */
@@ -795,15 +795,8 @@ async function main(): Promise<void> {
     }
     if (peers.startedDockerd) exec(["bash", join(SHARED, "bench/peers.sh"), "stop"]);
   };
-  const onSignal = () => {
-    log("interrupted: cleaning up");
-    cleanup();
-    process.exit(130);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   const started = new Date();
-  try {
+  await withCleanup(cleanup, async () => {
     berthd = await Berthd.start({
       repo: REPO,
       mirror: `http://${REGISTRY}`,
@@ -878,19 +871,9 @@ async function main(): Promise<void> {
     const dir = join(REPO, "bench/results");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "latest.json"), `${JSON.stringify(summary, null, 2)}\n`);
-    // A second saved run on the same day gets <date>-2.json, and so on: earlier results stay.
-    let saved = `${started.toISOString().slice(0, 10)}.json`;
-    for (let n = 2; flags.save && existsSync(join(dir, saved)); n++) saved = `${started.toISOString().slice(0, 10)}-${n}.json`;
-    if (flags.save) writeFileSync(join(dir, saved), `${JSON.stringify(summary, null, 2)}\n`);
+    const saved = flags.save ? saveResults(dir, "", started, summary) : "";
     process.stdout.write(`\nwrote bench/results/latest.json${flags.save ? ` and bench/results/${saved}` : ""}\n`);
-  } finally {
-    cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+main().catch(reportFailure);
