@@ -689,6 +689,18 @@ export class ContainerService {
     }
   }
 
+  /** Calls `fn` with the exit code at the container's next exit. */
+  #onNextExit(id: string, fn: (code: number) => void): void {
+    const set = this.#exitWaiters.get(id) ?? new Set();
+    set.add(fn);
+    this.#exitWaiters.set(id, set);
+  }
+
+  /** Settles with the exit code at the container's next exit. */
+  #nextExit(id: string): Promise<number> {
+    return new Promise((resolve) => this.#onNextExit(id, resolve));
+  }
+
   #notifyExit(id: string, code: number): void {
     const ws = this.#exitWaiters.get(id);
     this.#exitWaiters.delete(id);
@@ -706,20 +718,13 @@ export class ContainerService {
     const code = await new Promise<number>((resolve, reject) => {
       if (cond === "removed") {
         let last = c.State.ExitCode;
-        const exitSet = this.#exitWaiters.get(c.Id) ?? new Set();
-        const onExit = (n: number) => {
+        this.#onNextExit(c.Id, (n) => {
           last = n;
-        };
-        exitSet.add(onExit);
-        this.#exitWaiters.set(c.Id, exitSet);
+        });
         const set = this.#removeWaiters.get(c.Id) ?? new Set();
         set.add(() => resolve(last));
         this.#removeWaiters.set(c.Id, set);
-      } else {
-        const set = this.#exitWaiters.get(c.Id) ?? new Set();
-        set.add(resolve);
-        this.#exitWaiters.set(c.Id, set);
-      }
+      } else this.#onNextExit(c.Id, resolve);
       signal?.addEventListener("abort", () => reject(new BerthError("Canceled", "wait canceled")), { once: true });
     });
     return { StatusCode: code, Error: null };
@@ -740,11 +745,7 @@ export class ContainerService {
     if (c.State.Paused) await this.#rt.resume(c.Id).catch(() => {});
     const sig = options.signal || c.Config.StopSignal || "SIGTERM";
     const timeout = options.timeout ?? c.Config.StopTimeout ?? 10;
-    const exited = new Promise<void>((resolve) => {
-      const set = this.#exitWaiters.get(c.Id) ?? new Set();
-      set.add(() => resolve());
-      this.#exitWaiters.set(c.Id, set);
-    });
+    const exited = this.#nextExit(c.Id);
     this.#publish("kill", c, { signal: String(sig).replace(/^SIG/, "") === sig ? sig : sig });
     await this.#rt.kill(c.Id, sig).catch(() => {});
     let timer: NodeJS.Timeout | undefined;
@@ -777,13 +778,7 @@ export class ContainerService {
     }
     // As dockerd: a SIGKILL returns once the exit is recorded (up to 10 s), so that `ps` right
     // after `kill` shows the container exited.
-    const exited = sigkill
-      ? new Promise<void>((resolve) => {
-          const set = this.#exitWaiters.get(c.Id) ?? new Set();
-          set.add(() => resolve());
-          this.#exitWaiters.set(c.Id, set);
-        })
-      : undefined;
+    const exited = sigkill ? this.#nextExit(c.Id) : undefined;
     await this.#rt.kill(c.Id, signal);
     this.#publish("kill", c, { signal: signal.replace(/^SIG/, "") });
     if (exited) {
@@ -999,11 +994,7 @@ export class ContainerService {
     if (options.signal) o.signal = options.signal;
     if (options.follow && c.State.Running) {
       o.follow = true;
-      o.stopWhen = new Promise<void>((resolve) => {
-        const set = this.#exitWaiters.get(c.Id) ?? new Set();
-        set.add(() => resolve());
-        this.#exitWaiters.set(c.Id, set);
-      });
+      o.stopWhen = this.#nextExit(c.Id);
     }
     try {
       for await (const e of readLogs(c.LogPath, o)) yield { stream: e.stream, data: e.data, time: e.time };
