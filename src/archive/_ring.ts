@@ -66,22 +66,42 @@ export class SlotRing {
   async write(src: Uint8Array): Promise<void> {
     let off = 0;
     while (off < src.length) {
-      const head = Atomics.load(this.#ctrl, HEAD);
-      for (;;) {
-        const seq = Atomics.load(this.#ctrl, WAKE_PRODUCER);
-        if (this.canceled) throw new RingCanceled();
-        if (head - Atomics.load(this.#ctrl, TAIL) < this.#slots) break;
-        const w = Atomics.waitAsync(this.#ctrl, WAKE_PRODUCER, seq);
-        if (w.async) await w.value;
-      }
-      const slot = head % this.#slots;
+      const slot = await this.reserve();
       const n = Math.min(this.#slotSize, src.length - off);
-      this.#data.set(src.subarray(off, off + n), slot * this.#slotSize);
-      this.#lens[slot] = n;
+      slot.set(src.subarray(off, off + n));
       off += n;
-      Atomics.store(this.#ctrl, HEAD, head + 1);
-      this.#wake(WAKE_CONSUMER);
+      this.publish(n);
     }
+  }
+
+  /**
+   * Producer, without a copy: the next free slot, to fill in place (waiting for one). The same
+   * slot is returned until `publish` hands it to the consumer.
+   */
+  async reserve(): Promise<Buffer> {
+    const head = Atomics.load(this.#ctrl, HEAD);
+    for (;;) {
+      const seq = Atomics.load(this.#ctrl, WAKE_PRODUCER);
+      if (this.canceled) throw new RingCanceled();
+      if (head - Atomics.load(this.#ctrl, TAIL) < this.#slots) break;
+      const w = Atomics.waitAsync(this.#ctrl, WAKE_PRODUCER, seq);
+      if (w.async) await w.value;
+    }
+    const slot = head % this.#slots;
+    return this.#data.subarray(slot * this.#slotSize, (slot + 1) * this.#slotSize);
+  }
+
+  /** Producer: the slot `reserve` gave holds `length` bytes for the consumer now. */
+  publish(length: number): void {
+    const head = Atomics.load(this.#ctrl, HEAD);
+    this.#lens[head % this.#slots] = length;
+    Atomics.store(this.#ctrl, HEAD, head + 1);
+    this.#wake(WAKE_CONSUMER);
+  }
+
+  /** Consumer: whether a slot is ready to be read now (or the ring is closed or canceled). */
+  get ready(): boolean {
+    return Atomics.load(this.#ctrl, TAIL) < Atomics.load(this.#ctrl, HEAD) || Atomics.load(this.#ctrl, CLOSED) !== 0 || this.canceled;
   }
 
   #wake(index: number): void {

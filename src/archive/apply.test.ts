@@ -4,7 +4,18 @@
  * the sentinel directory outside the root unchanged, and the target removed on failure.
  */
 import assert from "node:assert/strict";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gzipSync, zstdCompressSync } from "node:zlib";
@@ -535,6 +546,31 @@ describe("8. device nodes", () => {
     assert.ok(lstatSync(join(root, "dev/null2")).isCharacterDevice());
   });
 
+  test("nodes at long paths, with odd names, many of them, each in place of its placeholder", { skip: needsRoot }, async () => {
+    const deep = `${"d".repeat(90)}/${"e".repeat(90)}/${"f".repeat(90)}`;
+    const entries: TestEntry[] = [
+      { name: "d/" },
+      { name: `${"d".repeat(90)}/` },
+      { name: `${"d".repeat(90)}/${"e".repeat(90)}/` },
+      { name: `${deep}/` },
+      { name: `${deep}/${"n".repeat(120)}`, type: "character-device", devmajor: 1, devminor: 5, mode: 0o640 },
+      { name: "d/-rf", type: "character-device", devmajor: 1, devminor: 7, mode: 0o644 },
+      { name: "d/ sp ace\tand\nnewline", type: "fifo", mode: 0o604 },
+    ];
+    for (let i = 0; i < 300; i++) entries.push({ name: `d/n${i}`, type: "character-device", devmajor: 1, devminor: 3, mode: 0o666 });
+    const root = await contained(entries);
+    const long = lstatSync(join(root, deep, "n".repeat(120)));
+    assert.ok(long.isCharacterDevice());
+    assert.equal(long.rdev, (1 << 8) | 5);
+    assert.equal(long.mode & 0o7777, 0o640);
+    assert.equal(lstatSync(join(root, "d/-rf")).rdev, (1 << 8) | 7);
+    assert.ok(lstatSync(join(root, "d/ sp ace\tand\nnewline")).isFIFO());
+    assert.equal(lstatSync(join(root, "d/ sp ace\tand\nnewline")).mode & 0o7777, 0o604);
+    for (let i = 0; i < 300; i++) assert.ok(lstatSync(join(root, `d/n${i}`)).isCharacterDevice(), `d/n${i}`);
+    // Nothing but the nodes and their directories: no placeholder or stray file left over.
+    assert.equal(readdirSync(join(root, "d")).length, 302);
+  });
+
   test("attributes of a device node land on the node; others are set alongside", { skip: needsRoot }, async () => {
     const root = await contained([
       { name: "dev/" },
@@ -673,6 +709,10 @@ describe("10. bombs, truncation, trailing data, not a tar", () => {
       assert.equal(r.diffId, sha256(a));
       assert.equal(readFileSync(join(root, "a"), "utf8"), "x");
     }
+    // A first chunk too short to tell the format: the stream decompressor instead of the in-place one.
+    const one = await apply(Buffer.concat([gzipSync(body), gzipSync(end)]), sb.root(), { chunk: 1 });
+    assert.equal(one.diffId, sha256(a));
+    assert.equal(one.compression, "gzip");
     const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]), zstdCompressSync(a)]);
     const withSkip = Buffer.concat([zstdCompressSync(body), skippable.subarray(0, 11), zstdCompressSync(end)]);
     const r = await apply(withSkip, sb.root(), { chunk: 5 });

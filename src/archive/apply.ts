@@ -29,8 +29,8 @@
  * hundreds of microseconds), which avoids a thread-pool round trip per file and is several times
  * faster for layers of many small files. Decompression and the diff ID's sha256 run on a worker
  * thread meanwhile (_inflate.ts), which hands the tar bytes over in shared memory. Device
- * nodes and extended attributes, which Node cannot create, are batched into a few `mknod` /
- * `setfattr` runs through the Host seam at the end.
+ * nodes and extended attributes, which Node cannot create, are made at the end by one `tar`
+ * and a few `setfattr` runs through the Host seam.
  */
 import {
   chmodSync,
@@ -71,13 +71,13 @@ import {
 } from "../base/mod.ts";
 import { InflateJob } from "./_inflate.ts";
 import type { Compression } from "./compress.ts";
-import { DEFAULT_LIMITS, type TarHeader, TarReader, type TarSink } from "./_tar.ts";
+import { DEFAULT_LIMITS, END_OF_ARCHIVE, encodeHeader, type TarHeader, TarReader, type TarSink } from "./_tar.ts";
 
 /** Options for `applyLayer`. */
 export interface ApplyOptions {
   /** Directories of the layers below, topmost first, in overlayfs format (read only). */
   lowers?: readonly string[];
-  /** Runs `mknod` and `setfattr` for device nodes, whiteouts and extended attributes. */
+  /** Runs `tar` and `setfattr` for device nodes, whiteouts and extended attributes. */
   host: Host;
   signal?: AbortSignal;
   /** Cap on the uncompressed size in bytes (default 64 GiB). */
@@ -122,7 +122,7 @@ interface DirMeta {
   created: number;
 }
 
-/** A node Node.js cannot create: made by `mknod` at the end of the apply. */
+/** A node Node.js cannot create: made by `tar` at the end of the apply. */
 interface NodeSpec {
   kind: "c" | "b" | "p";
   major: number;
@@ -228,12 +228,6 @@ export function attrRestoreScript(entries: Iterable<[string, Iterable<[string, B
   }
   return Buffer.concat(parts);
 }
-
-// rm first: the node's place is held by an empty placeholder file until now.
-const MKNOD_SCRIPT =
-  'while [ "$#" -ge 5 ]; do rm -f -- "$1" || exit 1; ' +
-  'if [ "$2" = p ]; then mknod -m "$5" -- "$1" p || exit 1; else mknod -m "$5" -- "$1" "$2" "$3" "$4" || exit 1; fi; ' +
-  "shift 5; done";
 
 /** The file system half of an apply: receives tar entries and writes them under the root. */
 class LayerWriter implements TarSink {
@@ -731,6 +725,7 @@ class LayerWriter implements TarSink {
     const onNodes = new Map<string, Map<string, Buffer>>();
     const others = new Map<string, Map<string, Buffer>>();
     for (const [k, m] of this.#xattrs) (this.#nodes.has(k) ? onNodes : others).set(k, m);
+
     const first = await Promise.allSettled([this.#makeNodes(signal), this.#setOpaque(signal), this.#restoreXattrs(others, signal)]);
     for (const r of first) if (r.status === "rejected") throw r.reason;
     await this.#restoreXattrs(onNodes, signal);
@@ -775,7 +770,7 @@ class LayerWriter implements TarSink {
       return await this.#host.run(cmd, args, opts);
     } catch (e) {
       if (e instanceof BerthError && e.kind === ErrorKind.NotFound) {
-        const pkg = cmd === "setfattr" ? "attr" : "coreutils";
+        const pkg = cmd === "setfattr" ? "attr" : cmd;
         throw internal(`Cannot unpack layer "${this.#layer}": "${cmd}" is needed and was not found (install the ${pkg} package)`, {
           cause: e,
         });
@@ -786,21 +781,18 @@ class LayerWriter implements TarSink {
 
   async #makeNodes(signal: AbortSignal | undefined): Promise<void> {
     if (!this.#nodes.size) return;
-    let batch: string[] = [];
-    let bytes = 0;
-    const flush = async () => {
-      if (!batch.length) return;
-      await this.#run("sh", ["-c", MKNOD_SCRIPT, "sh", ...batch], undefined, signal, true);
-      batch = [];
-      bytes = 0;
-    };
+    // One GNU tar makes them all, each in place of its placeholder (--unlink-first), from an
+    // archive of just these nodes with paths relative to the root, whose every directory is
+    // one this apply made or checked. Owners, modes and times are set below, as for any node.
+    const parts: Buffer[] = [];
     for (const [key, n] of this.#nodes) {
-      const real = this.#real(key);
-      batch.push(real, n.kind, String(n.major), String(n.minor), n.whiteout ? "0" : "600");
-      bytes += real.length + 32;
-      if (bytes > 64 * 1024) await flush();
+      const type = n.kind === "c" ? "char" : n.kind === "b" ? "block" : "fifo";
+      const mode = n.whiteout ? 0 : 0o600;
+      parts.push(encodeHeader({ name: key, type, mode, uid: 0, gid: 0, size: 0, mtime: 0, devmajor: n.major, devminor: n.minor }));
     }
-    await flush();
+    parts.push(END_OF_ARCHIVE);
+    const args = ["-x", "-f", "-", "-C", this.#root, "--unlink-first", "--no-same-owner", "--no-same-permissions", "--no-recursion"];
+    await this.#run("tar", args, Buffer.concat(parts), signal, true);
     for (const [key, n] of this.#nodes) {
       if (n.whiteout) continue;
       const real = this.#real(key);
@@ -884,6 +876,7 @@ export async function applyLayer(stream: AsyncIterable<unknown>, target: string,
       reader.push(chunk);
       if (signal?.aborted) throw canceled(`Unpacking layer "${layer}" was canceled`);
     }
+
     const { diffId, compression } = await job.result();
     reader.end();
     if (signal?.aborted) throw canceled(`Unpacking layer "${layer}" was canceled`);

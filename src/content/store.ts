@@ -16,6 +16,12 @@ import {
 
 /** Bytes an ingest gathers before it writes them (see `Ingest.write`). */
 const WRITE_BATCH = 1024 * 1024;
+/**
+ * A large blob is written back to disk as it arrives, a datasync every this many bytes (in the
+ * background), so that the fsync of `commit` only waits for the last few MiB: it comes after the
+ * last byte, when the pull is otherwise done.
+ */
+const SYNC_EVERY = 16 * 1024 * 1024;
 
 /** Size and digest of a committed blob. */
 export interface BlobInfo {
@@ -272,6 +278,9 @@ export class Ingest {
   /** Chunks accepted (and hashed) but not yet written: written together, `WRITE_BATCH` at a time. */
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** Bytes written since the last background datasync was started, and that datasync. */
+  #unsynced = 0;
+  #syncing: Promise<void> | undefined;
 
   constructor(store: ContentStore, dir: string, fh: FileHandle, digester: Digester, expected: Expected) {
     this.#store = store;
@@ -315,6 +324,7 @@ export class Ingest {
   async #flush(): Promise<void> {
     const fh = this.#handle();
     let bufs = this.#pending;
+    const n = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
     while (bufs.length) {
@@ -322,6 +332,19 @@ export class Ingest {
       // A short write (rare on a regular file): go on from where it stopped.
       while (bufs.length && bytesWritten >= (bufs[0]?.length ?? 0)) bytesWritten -= bufs.shift()?.length ?? 0;
       if (bufs.length && bytesWritten > 0) bufs = [(bufs[0] as Uint8Array).subarray(bytesWritten), ...bufs.slice(1)];
+    }
+    this.#unsynced += n;
+    if (this.#unsynced >= SYNC_EVERY && !this.#syncing) {
+      this.#unsynced = 0;
+      // Only a head start: its outcome does not matter, `commit` syncs (and reports) for real.
+      this.#syncing = fh.datasync().then(
+        () => {
+          this.#syncing = undefined;
+        },
+        () => {
+          this.#syncing = undefined;
+        },
+      );
     }
   }
 
@@ -342,6 +365,7 @@ export class Ingest {
       throw invalidArgument(`Digest mismatch for blob "${expected.digest}": content hashes to "${digest}"`);
     }
     await this.#flush();
+    await this.#syncing;
     await fh.sync();
     await fh.close();
     this.#fh = undefined;
@@ -363,6 +387,7 @@ export class Ingest {
   /** Closes the file, keeping the partial data (all of it written) for a later resume. */
   async close(): Promise<void> {
     if (this.#fh && this.#pending.length) await this.#flush().catch(() => {});
+    await this.#syncing;
     const fh = this.#fh;
     this.#fh = undefined;
     if (fh) await fh.close().catch(() => {});
