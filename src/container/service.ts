@@ -648,9 +648,9 @@ export class ContainerService {
       await Promise.all([
         this.#host.unmount(this.rootfs(c)).catch(() => {}),
         releaseMounts(c.Mounts as MountPoint[], this.#volumes),
-        // Synchronous even for --rm: when `run --rm` returns, its veth and namespace are gone, as
-        // with dockerd (users and scripts count host interfaces right after).
-        this.#net.detach(id).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
+        // Awaited even for --rm: when `run --rm` returns, its namespace is unpinned and its
+        // address free, as with dockerd (the kernel removes the veth moments later).
+        this.#net.detach(id, { exited: true }).catch((e: unknown) => this.#log.warn("network detach", { error: messageOf(e) })),
         // The process is gone: its runtime state goes now (as containerd deletes the task at exit),
         // so that `rm` and a restart do not pay for it.
         this.#rt.delete(id, { force: true }).then(

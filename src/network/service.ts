@@ -421,7 +421,7 @@ export class NetworkService {
   async reconcile(isRunning: (containerId: string) => boolean): Promise<void> {
     for (const s of [...this.#sandboxes.values()]) {
       if (!isRunning(s.id))
-        await this.detach(s.id).catch((e: unknown) => this.#log.warn("cleanup failed", { container: s.id, error: messageOf(e) }));
+        await this.detach(s.id, { exited: true }).catch((e: unknown) => this.#log.warn("cleanup failed", { container: s.id, error: messageOf(e) }));
     }
     for (const f of await readdir(this.#netnsDir).catch(() => [] as string[])) {
       if (!this.#sandboxes.has(f)) await unpinNetns(this.#host, join(this.#netnsDir, f)).catch(() => {});
@@ -1359,9 +1359,10 @@ export class NetworkService {
    * removes the veth), closes its published ports and their rules, unpins the namespace.
    * Idempotent; a container without network state is a no-op.
    */
-  async detach(containerId: string, options: { background?: boolean } = {}): Promise<void> {
+  async detach(containerId: string, options: { background?: boolean; exited?: boolean } = {}): Promise<void> {
+    const exited = options.exited === true;
     if (!options.background) {
-      await this.#locked(containerId, () => this.#teardown(containerId));
+      await this.#locked(containerId, () => this.#teardown(containerId, exited));
       return;
     }
     // The published ports and their rules go now (the next container may want the same port at
@@ -1379,7 +1380,7 @@ export class NetworkService {
         } finally {
           portsFreed();
         }
-        await this.#teardown(containerId);
+        await this.#teardown(containerId, exited);
       }),
     );
     await freed;
@@ -1407,7 +1408,11 @@ export class NetworkService {
     await this.#applyFirewall().catch((e: unknown) => this.#log.warn("firewall update failed", { error: messageOf(e) }));
   }
 
-  async #teardown(id: string): Promise<void> {
+  /**
+   * `exited`: the container's processes are gone (it exited), so its namespace dies with its
+   * pin; see below.
+   */
+  async #teardown(id: string, exited = false): Promise<void> {
     const sb = this.#sandboxes.get(id);
     if (!sb) {
       const pinned = join(this.#netnsDir, id);
@@ -1419,8 +1424,18 @@ export class NetworkService {
     sb.ports = [];
     this.#saveSandbox(sb);
     await this.#applyFirewall().catch((e: unknown) => this.#log.warn("firewall update failed", { error: messageOf(e) }));
-    if (sb.kind === "netns") for (const [netId, ifname] of eps) await this.#delEndpoint(sb, netId, ifname);
-    if (sb.netns) await unpinNetns(this.#host, sb.netns);
+    const shared = [...this.#sandboxes.values()].some((o) => o.joined === id);
+    if (sb.kind === "netns" && sb.netns && exited && !shared) {
+      // Nothing lives in the namespace any more: unpinned, the kernel destroys it and with it
+      // the veth pairs, in the background. Deleting each veth first (the CNI DEL with the
+      // namespace) waits for that same work, two RCU grace periods a device: most of the time
+      // an exit took. The DEL without a namespace then only frees the addresses.
+      await unpinNetns(this.#host, sb.netns);
+      for (const [netId, ifname] of eps) await this.#delEndpoint({ ...sb, netns: "" }, netId, ifname);
+    } else {
+      if (sb.kind === "netns") for (const [netId, ifname] of eps) await this.#delEndpoint(sb, netId, ifname);
+      if (sb.netns) await unpinNetns(this.#host, sb.netns);
+    }
     this.#deleteSandbox(id);
     if (!sb.announced) return;
     for (const [netId] of Object.entries(sb.endpoints)) {

@@ -345,6 +345,36 @@ test("none, host and container:<id> modes", { skip }, async () => {
   for (const x of [n, h, j, owner]) await svc.detach(x.id);
 });
 
+test("at exit the namespace is unpinned first: the kernel removes the veth, the address is freed; a shared namespace keeps its interface until its owner's teardown", {
+  skip,
+}, async () => {
+  const hostEnds = () =>
+    spawnSync("ip", ["-o", "link", "show", "master", bridge], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean).length;
+  // host-local keeps one file per reserved address, named by it.
+  const leases = () => spawnSync("sh", ["-c", `ls ${root}/network/ipam/*/ 2>/dev/null`], { encoding: "utf8" }).stdout.split("\n");
+  const before = hostEnds();
+  const a = spec("exits");
+  const ra = await svc.attach(a);
+  assert.ok(typeof ra.netns === "object");
+  const ip = ra.networkSettings.IPAddress;
+  assert.equal(hostEnds(), before + 1);
+  assert.ok(leases().includes(ip), "the address is reserved");
+  await svc.detach(a.id, { exited: true });
+  assert.equal(existsSync(ra.netns.path), false, "unpinned");
+  assert.ok(!leases().includes(ip), "the address is free once detach returns");
+  assert.ok(await waitFor(() => hostEnds() === before, 3000), "the kernel removed the veth with the namespace");
+
+  // container:<owner>: the owner's exit must not leave the joiner's interface with a freed address.
+  const owner = spec("owner2");
+  const ro = await svc.attach(owner);
+  assert.ok(typeof ro.netns === "object");
+  const j = spec("joiner2", { networkMode: `container:${owner.name}` });
+  await svc.attach(j);
+  await svc.detach(owner.id, { exited: true });
+  assert.equal(hostEnds(), before, "the owner's veth was deleted at once (the namespace may live on in the joiner)");
+  await svc.detach(j.id, { exited: true });
+});
+
 test("after a crash, restart removes the rules and namespaces of containers that are gone", { skip }, async () => {
   const a = spec("crashy", { portBindings: { "80/tcp": [{ HostPort: "" }] } });
   const r = await svc.attach(a);
