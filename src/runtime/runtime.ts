@@ -671,8 +671,10 @@ export class ContainerRuntime {
         }
       }
     }
-    for (const f of ["attach", "ctl", "winsz", "pid", "conmon.pid", "runtime.json"]) await rm(join(c.bundleDir, f), { force: true });
-    await rm(join(c.bundleDir, "exec"), { recursive: true, force: true });
+    await Promise.all([
+      ...["attach", "ctl", "winsz", "pid", "conmon.pid", "runtime.json"].map((f) => rm(join(c.bundleDir, f), { force: true })),
+      rm(join(c.bundleDir, "exec"), { recursive: true, force: true }),
+    ]);
     this.#containers.delete(id);
   }
 
