@@ -421,7 +421,9 @@ export class NetworkService {
   async reconcile(isRunning: (containerId: string) => boolean): Promise<void> {
     for (const s of [...this.#sandboxes.values()]) {
       if (!isRunning(s.id))
-        await this.detach(s.id, { exited: true }).catch((e: unknown) => this.#log.warn("cleanup failed", { container: s.id, error: messageOf(e) }));
+        await this.detach(s.id, { exited: true }).catch((e: unknown) =>
+          this.#log.warn("cleanup failed", { container: s.id, error: messageOf(e) }),
+        );
     }
     for (const f of await readdir(this.#netnsDir).catch(() => [] as string[])) {
       if (!this.#sandboxes.has(f)) await unpinNetns(this.#host, join(this.#netnsDir, f)).catch(() => {});
