@@ -415,7 +415,6 @@ export function parseMount(spec: string): Mount {
     }
   }
   if (m.Target === "") bad("target is required");
-  if (!["bind", "volume", "tmpfs", "npipe", "cluster", "image"].includes(m.Type)) bad(`invalid value for type: ${m.Type}`);
   if (volumeOptions) {
     if (m.Type !== "volume") bad(`cannot mix 'volume-*' options with mount type '${m.Type}'`);
     m.VolumeOptions = volumeOptions;

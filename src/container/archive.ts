@@ -60,7 +60,7 @@ import {
 } from "../base/mod.ts";
 import { resolveUserFrom } from "../runtime/mod.ts";
 import type { OverlaySnapshotter } from "../snapshot/mod.ts";
-import type { MountPoint } from "./mounts.ts";
+import { type MountPoint, MTAB_TARGET } from "./mounts.ts";
 import type { ContainerRecord } from "./model.ts";
 import type { ContainerService } from "./service.ts";
 
@@ -879,9 +879,10 @@ class TreeExtractor implements TarSink {
 // ---------------------------------------------------------------- overlay diff
 
 /**
- * Mount points runc creates in the container's own layer when the image lacks them. Docker
- * keeps these in a hidden "-init" layer, so they never show in `diff` nor in committed images;
- * berth leaves them out when they are still the empty placeholders runc made.
+ * Mount points runc creates in the container's own layer when the image lacks them, and the
+ * files `ensureInitFiles` adds. Docker keeps these in a hidden "-init" layer, so they never show
+ * in `diff` nor in committed images; berth leaves them out while they are still what runc or
+ * berth made (empty files and directories, the /etc/mtab link).
  */
 const PLACEHOLDERS = new Set([
   ".dockerenv",
@@ -901,6 +902,14 @@ const PLACEHOLDERS = new Set([
 function isPlaceholder(rel: string, st: Stats, dirFd: number, name: string): boolean {
   if (!PLACEHOLDERS.has(rel)) return false;
   if (st.isFile()) return st.size === 0;
+  if (st.isSymbolicLink()) {
+    // /etc/mtab -> /proc/mounts, which berth adds (as Docker's -init layer does) to images without one.
+    try {
+      return rel === "etc/mtab" && readlinkSync(at(dirFd, name)) === MTAB_TARGET;
+    } catch {
+      return false;
+    }
+  }
   if (st.isDirectory()) {
     try {
       return readdirSync(at(dirFd, name)).length === 0;

@@ -1,7 +1,7 @@
-import { existsSync } from "node:fs";
+import { closeSync, constants as fsc, existsSync, lstatSync, openSync, readFileSync, realpathSync, symlinkSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { posix } from "node:path";
-import { type Host, invalidArgument, notFound } from "../base/mod.ts";
+import { failedPrecondition, type Host, invalidArgument, notFound } from "../base/mod.ts";
 import { type MountInput, resolveInRoot } from "../runtime/mod.ts";
 import type { VolumeService } from "../volume/mod.ts";
 import type { ContainerRecord, HostConfig } from "./model.ts";
@@ -158,7 +158,7 @@ export async function planMounts(
       if (raw.TmpfsOptions?.SizeBytes) o.push(`size=${raw.TmpfsOptions.SizeBytes}`);
       if (raw.TmpfsOptions?.Mode) o.push(`mode=${raw.TmpfsOptions.Mode.toString(8)}`);
       add({ Type: "tmpfs", Source: "", Destination: dst, Mode: "", RW: !raw.ReadOnly, Propagation: "", tmpfsOptions: o });
-    } else throw invalidArgument(`invalid mount config: mount type unknown: "${type}"`);
+    } else throw invalidArgument(`invalid mount config for type "${type}": mount type unknown`);
   }
   for (const ref of hc.VolumesFrom ?? []) {
     const [name = "", mode = ""] = ref.split(":");
@@ -209,6 +209,8 @@ export function mountsForInspect(mounts: MountPoint[]): Record<string, unknown>[
  * destination (unless nocopy), with ownership and modes, as Docker does.
  */
 export async function prepareMounts(mounts: MountPoint[], rootfs: string, volumes: VolumeService, host: Host): Promise<MountInput[]> {
+  // Before anything is acquired: a propagation the source's mount cannot give fails the start.
+  for (const m of mounts) if (m.Type === "bind") checkPropagation(m.Source, m.Propagation);
   const out: MountInput[] = [];
   for (const m of mounts) {
     if (m.Type === "bind") {
@@ -258,4 +260,77 @@ async function isEmpty(dir: string): Promise<boolean> {
   } catch {
     return true;
   }
+}
+
+/** Where berth's /etc/mtab link points (Docker's -init layer has the same). */
+export const MTAB_TARGET = "/proc/mounts";
+
+/**
+ * What Docker's hidden "-init" layer gives every container whose image lacks it: an empty
+ * `/.dockerenv` (what programs look for to tell they run in a container) and `/etc/mtab` linked
+ * to `/proc/mounts`. Made in the container's own layer before its first start; `diff`, `commit`
+ * and `export` leave them out while they are unchanged (archive.ts, PLACEHOLDERS). Nothing is
+ * followed: the rootfs is the stopped container's, and `/etc` must be a directory of its own.
+ */
+export function ensureInitFiles(rootfs: string): void {
+  try {
+    closeSync(openSync(`${rootfs}/.dockerenv`, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o755));
+  } catch {
+    // There already (the image's, or an earlier start's), or a read-only layer: leave it.
+  }
+  try {
+    if (lstatSync(`${rootfs}/etc`, { throwIfNoEntry: false })?.isDirectory()) symlinkSync(MTAB_TARGET, `${rootfs}/etc/mtab`);
+  } catch {
+    // The image has its own /etc/mtab.
+  }
+}
+
+/**
+ * dockerd's check of a bind mount's propagation: `shared`/`rshared` need the source's mount to
+ * be shared, `slave`/`rslave` shared or a slave; otherwise the start fails with its words.
+ */
+function checkPropagation(source: string, propagation: string): void {
+  const wantsShared = propagation === "shared" || propagation === "rshared";
+  const wantsSlave = propagation === "slave" || propagation === "rslave";
+  if (!wantsShared && !wantsSlave) return;
+  const m = mountOf(source);
+  if (!m) return;
+  if (wantsShared && !m.shared) throw failedPrecondition(`path ${source} is mounted on ${m.mountPoint} but it is not a shared mount`);
+  if (wantsSlave && !m.shared && !m.slave)
+    throw failedPrecondition(`path ${source} is mounted on ${m.mountPoint} but it is not a shared or slave mount`);
+}
+
+/** The mount holding `path` (or its nearest existing ancestor), from /proc/self/mountinfo. */
+function mountOf(path: string): { mountPoint: string; shared: boolean; slave: boolean } | undefined {
+  let p = posix.normalize(path);
+  let real: string | undefined;
+  for (;;) {
+    try {
+      real = realpathSync(p);
+      break;
+    } catch {
+      if (p === "/") return undefined;
+      p = posix.dirname(p);
+    }
+  }
+  let best: { mountPoint: string; shared: boolean; slave: boolean } | undefined;
+  let info: string;
+  try {
+    info = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of info.split("\n")) {
+    const f = line.split(" ");
+    const dash = f.indexOf("-");
+    if (dash < 6) continue;
+    // Mount points escape space, tab, newline and backslash as octal.
+    const mp = (f[4] ?? "").replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+    if (!(real === mp || mp === "/" || real.startsWith(`${mp}/`))) continue;
+    // The longest mount point wins; of equal ones, the last (mounted on top).
+    if (best && mp.length < best.mountPoint.length) continue;
+    const optional = f.slice(6, dash);
+    best = { mountPoint: mp, shared: optional.some((o) => o.startsWith("shared:")), slave: optional.some((o) => o.startsWith("master:")) };
+  }
+  return best;
 }

@@ -39,7 +39,7 @@ import { type ContainerRecord, type ContainerStore, type CreateBody, type HostCo
 import type { ContainerNetSpec, NetworkService } from "../network/mod.ts";
 import type { VolumeService } from "../volume/mod.ts";
 import { HealthMonitor } from "./health.ts";
-import { type MountPoint, planMounts, prepareMounts, releaseMounts } from "./mounts.ts";
+import { ensureInitFiles, type MountPoint, planMounts, prepareMounts, releaseMounts } from "./mounts.ts";
 import { checkName, randomName } from "./names.ts";
 
 /** What the container service needs from the image side (implemented by the daemon). */
@@ -462,6 +462,7 @@ export class ContainerService {
       (async () => {
         if (isMountPoint(rootfs)) await this.#host.unmount(rootfs).catch(() => {});
         await this.#snap.mount(c.berth.snapshotKey, rootfs);
+        ensureInitFiles(rootfs);
         return await prepareMounts(c.Mounts as MountPoint[], rootfs, this.#volumes, this.#host);
       })().then(
         (v) => ({ ok: true as const, v }),

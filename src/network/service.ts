@@ -64,7 +64,7 @@ export interface NetworkRecord {
   options: Record<string, string>;
   ipamDriver: string;
   ipamOptions: Record<string, string> | null;
-  pools: { subnet: string; gateway: string; ipRange?: string; aux?: Record<string, string> }[];
+  pools: { subnet: string; gateway: string; ipRange?: string; aux?: Record<string, string>; implicitGateway?: boolean }[];
   /** The user gave `--subnet` (then `--ip` is allowed, as in Docker). */
   userSubnet: boolean;
   /** The Linux bridge interface (bridge driver). */
@@ -784,7 +784,12 @@ export class NetworkService {
           if (p.Gateway || p.IPRange) throw invalidArgument("a gateway or an IP range needs a subnet");
           continue;
         }
-        const sub = parseCidr(p.Subnet, { strict: true });
+        let sub: Cidr;
+        try {
+          sub = parseCidr(p.Subnet, { strict: true });
+        } catch (e) {
+          throw invalidArgument(`Invalid subnet ${p.Subnet} : ${messageOf(e)}`);
+        }
         if (sub.family === 6) v6 = true;
         if (sub.family === 4 && sub.prefix > 30) throw invalidArgument(`invalid subnet ${p.Subnet}: too small`);
         const clash = [...this.#networks.values()].find((n) => n.pools.some((q) => overlaps(parseCidr(q.subnet), sub)));
@@ -798,6 +803,8 @@ export class NetworkService {
           gw = formatIp(g.family, g.value);
         }
         const pool: NetworkRecord["pools"][number] = { subnet: formatCidr(sub), gateway: gw };
+        // As dockerd: a subnet given without a gateway shows none in inspect (the first address is used).
+        if (!p.Gateway) pool.implicitGateway = true;
         if (p.IPRange) {
           const r = parseCidr(p.IPRange, { strict: true });
           if (r.family !== sub.family || r.prefix < sub.prefix || !contains(sub, r.family, r.addr))
@@ -887,7 +894,7 @@ export class NetworkService {
     }
     const config: IpamPool[] = n.pools.map((p) => ({
       Subnet: p.subnet,
-      Gateway: p.gateway,
+      ...(p.implicitGateway ? {} : { Gateway: p.gateway }),
       ...(p.ipRange ? { IPRange: p.ipRange } : {}),
       ...(p.aux ? { AuxiliaryAddresses: p.aux } : {}),
     }));
@@ -1186,7 +1193,8 @@ export class NetworkService {
       const ref = c.mode.slice(10);
       const other = this.containers.resolve(ref);
       const osb = other ? this.#sandboxes.get(other.id) : undefined;
-      if (!other?.running || !osb) throw conflict(`cannot join network namespace of a non running container: ${other?.id ?? ref}`);
+      if (!other) throw notFound(`No such container: ${ref}`);
+      if (!other.running || !osb) throw conflict(`cannot join network namespace of a non running container: ${other.id}`);
       sb.kind = "container";
       sb.joined = other.id;
       this.#saveSandbox(sb);

@@ -67,6 +67,28 @@ for (const client of clients()) {
       ok(client, ["rm", "-f", owner]);
     });
 
+    test("/.dockerenv and /etc/mtab as in Docker's init layer, left out of diff, commit and a changed file shows", () => {
+      assert.equal(
+        ok(client, ["run", "--rm", "busybox", "sh", "-c", "stat -c '%F %s %a' /.dockerenv; readlink /etc/mtab"]),
+        "regular empty file 0 755\n/proc/mounts",
+      );
+      assert.equal(ok(client, ["run", "--rm", "--read-only", "busybox", "ls", "/.dockerenv"]), "/.dockerenv");
+      const c = n("initfiles");
+      ok(client, ["run", "--name", c, "busybox", "sh", "-c", "echo x > /tmp/f"]);
+      assert.equal(ok(client, ["diff", c]), "C /tmp\nA /tmp/f");
+      const img = n("initimg");
+      ok(client, ["commit", c, img]);
+      ok(client, ["rm", c]);
+      // The committed layer has neither: the new container gets fresh ones, not the image's.
+      const layer = ok(client, ["run", "--rm", img, "sh", "-c", "cat /tmp/f; stat -c %s /.dockerenv"]);
+      assert.equal(layer, "x\n0");
+      ok(client, ["rmi", img]);
+      const w = n("initwrite");
+      ok(client, ["run", "--name", w, "busybox", "sh", "-c", "echo x > /.dockerenv"]);
+      assert.match(ok(client, ["diff", w]), /\/\.dockerenv/);
+      ok(client, ["rm", w]);
+    });
+
     test("details as dockerd: groups, tmpfs flags, host network name, log drivers, swap default, signals", async () => {
       // The primary group leads the supplementary list (containerd's way), so `id` lists it.
       assert.equal(ok(client, ["run", "--rm", "busybox", "id"]), "uid=0(root) gid=0(root) groups=0(root)");

@@ -13,6 +13,15 @@ import { clients, ok, run, SOCKET, uniq } from "./_lib.ts";
 const skip = !SOCKET || process.getuid?.() !== 0 ? "needs root and BERTH_TEST_SOCKET (scripts/test.sh)" : false;
 const FIXTURE_ROOT = "/var/tmp/berth-fixtures/busybox-root";
 
+/** The propagation of the mount holding `path` (findmnt, util-linux). */
+function findmntPropagation(path: string): string {
+  try {
+    return execFileSync("findmnt", ["-n", "-o", "PROPAGATION", "-T", path], { encoding: "utf8" }).trim();
+  } catch {
+    return "";
+  }
+}
+
 for (const client of clients()) {
   const name = client.endsWith("berth") ? "berth" : "docker";
   describe(`volumes via ${name}`, { skip }, () => {
@@ -139,6 +148,24 @@ for (const client of clients()) {
       assert.doesNotMatch(r.err + r.out, /Pulling|Unable to find image/);
       const v = run(client, ["volume", "create", "--driver", "nosuch", uniq("e2e-drv")]);
       assert.match(v.err, /error looking up volume plugin nosuch: plugin "nosuch" not found/);
+      const t = run(client, ["run", "--rm", "--mount", "type=foo,dst=/d", "busybox", "true"]);
+      assert.equal(t.code, 125);
+      assert.match(t.err, /invalid mount config for type "foo": mount type unknown/);
+    });
+
+    test("bind propagation the source's mount cannot give fails the start, as dockerd checks it", () => {
+      // The test's temporary directory is on a private mount (as / is here): shared and slave are refused.
+      const shared = findmntPropagation(tmp);
+      if (shared !== "private") return;
+      const c = uniq("e2e-prop");
+      ctrs.push(c);
+      const r = run(client, ["run", "--name", c, "--mount", `type=bind,src=${tmp},dst=/h,bind-propagation=rshared`, "busybox", "true"]);
+      assert.equal(r.code, 125);
+      assert.match(r.err, new RegExp(`path ${tmp} is mounted on .* but it is not a shared mount`));
+      assert.equal(ok(client, ["ps", "-a", "--filter", `name=${c}`, "--format", "{{.Status}}"]), "Created");
+      const s = run(client, ["run", "--rm", "-v", `${tmp}:/h:slave`, "busybox", "true"]);
+      assert.match(s.err, /but it is not a shared or slave mount/);
+      ok(client, ["run", "--rm", "-v", `${tmp}:/h:rprivate`, "busybox", "true"]);
     });
   });
 }

@@ -151,6 +151,18 @@ test("user-defined networks: names and aliases resolve, not across networks; int
   assert.equal((await d("network", "create", "--internal", "priv")).code, 0);
   assert.match((await d("network", "create", "front")).err, /already exists/);
   assert.equal((await d("network", "ls", "--filter", "label=e2e=1", "--format", "{{.Name}}")).out, "front");
+  // As dockerd: a subnet given without a gateway shows none in IPAM.Config; bad subnets name themselves.
+  assert.equal(
+    (await d("network", "create", "--subnet", `10.${o2}.${o3 + 60}.0/24`, "--ip-range", `10.${o2}.${o3 + 60}.128/25`, "ranged")).code,
+    0,
+  );
+  assert.equal(
+    (await d("network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged")).out,
+    `[{"Subnet":"10.${o2}.${o3 + 60}.0/24","IPRange":"10.${o2}.${o3 + 60}.128/25"}]`,
+  );
+  assert.match((await d("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "front")).out, /^10\.\d+\.\d+\.1$/);
+  assert.equal((await d("network", "rm", "ranged")).code, 0);
+  assert.match((await d("network", "create", "--subnet", "bogus", "bogusnet")).err, /Invalid subnet bogus : invalid CIDR address: bogus/);
   assert.match(
     (await d("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "back")).out,
     new RegExp(`10\\.${o2}\\.${o3 + 50}\\.0/24 10\\.${o2}\\.${o3 + 50}\\.254`),
@@ -281,6 +293,9 @@ test("--network none, host, container:<name>; --hostname, --mac-address; --link"
   assert.match((await d("exec", "srv", "grep", "srvhost", "/etc/hosts")).out, /^10\.\d+\.\d+\.\d+\tsrvhost$/);
   const joined = await d("run", "--rm", "--network", "container:srv", "busybox", "wget", "-q", "-O-", "http://127.0.0.1/");
   assert.equal(joined.out, "hello from berth", joined.err);
+  const nosuch = await d("run", "--rm", "--network", "container:nosuch", "busybox", "true");
+  assert.equal(nosuch.code, 125);
+  assert.match(nosuch.err, /No such container: nosuch/);
   const link = await d("run", "--rm", "--link", "srv:web", "busybox", "wget", "-q", "-O-", "http://web/");
   assert.equal(link.out, "hello from berth", link.err);
   assert.equal((await d("rm", "-f", "srv")).code, 0);
