@@ -268,9 +268,10 @@ export const MTAB_TARGET = "/proc/mounts";
 /**
  * What Docker's hidden "-init" layer gives every container whose image lacks it: an empty
  * `/.dockerenv` (what programs look for to tell they run in a container) and `/etc/mtab` linked
- * to `/proc/mounts`. Made in the container's own layer before its first start; `diff`, `commit`
- * and `export` leave them out while they are unchanged (archive.ts, PLACEHOLDERS). Nothing is
- * followed: the rootfs is the stopped container's, and `/etc` must be a directory of its own.
+ * to `/proc/mounts`. Made in the container's own layer before its first start; `diff` and
+ * `commit` leave them out while they are unchanged (archive.ts, PLACEHOLDERS), `export` has them
+ * (as Docker's). Nothing is followed: the rootfs is the stopped container's, and `/etc` must be a
+ * directory of its own.
  */
 export function ensureInitFiles(rootfs: string): void {
   try {
