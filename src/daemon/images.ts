@@ -183,7 +183,10 @@ export class ImageService {
         const names = this.store.names(img.id).map((n) => parseReference(n.name));
         const tagged = names.filter((r) => refs.some((p) => refMatches(p, r)));
         if (tagged.length === 0) continue;
+        // As dockerd: only the names that match are listed (the CLI shows a `<none>` row for a
+        // digest of a repository without a listed tag).
         s.RepoTags = s.RepoTags.filter((t) => refs.some((p) => refMatches(p, parseReference(t))));
+        s.RepoDigests = s.RepoDigests.filter((d) => refs.some((p) => refMatches(p, parseReference(d))));
       }
       out.push(s);
     }
@@ -294,6 +297,12 @@ export class ImageService {
       const full = referenceString(ref);
       const own =
         names.find((n) => n.name === full) ?? names.find((n) => n.kind === "digest" && ref.digest && n.targetDigest === ref.digest);
+      if (own && !options.force && users.length > 0 && isSingleReference(names)) {
+        // Removing it would leave the image dangling under a container: dockerd wants -f.
+        throw conflict(
+          `conflict: unable to remove repository reference "${name}" (must force) - container ${shortHex(users[0]?.id ?? "")} is using its referenced image ${shortHex(img.id)}`,
+        );
+      }
       if (own) {
         this.store.untag(own.name);
         records.push({ Untagged: familiarString(parseReference(own.name)) });
@@ -311,11 +320,9 @@ export class ImageService {
           }
         }
         if (remaining.length > 0) return records;
-        // Last name gone: the image itself goes, unless a container uses it.
-        if (users.length > 0) {
-          // dockerd keeps the image (dangling) when containers use it and the name was removed.
-          return records;
-        }
+        // Last name gone: the image itself goes, unless a container uses it (then, forced, it
+        // stays dangling, as with dockerd).
+        if (users.length > 0) return records;
         await this.#deleteImage(img, records);
         return records;
       }
@@ -658,4 +665,14 @@ export function imageConfigOut(c: ContainerConfig | undefined): Record<string, u
     ...(x.StopSignal ? { StopSignal: x.StopSignal } : {}),
     ...(x.Shell ? { Shell: x.Shell } : {}),
   };
+}
+
+/**
+ * dockerd's "single reference": every name is of one repository, and at most one of them is a
+ * tag (`busybox:latest` with its `busybox@sha256:…`). Removing it leaves the image nameless.
+ */
+function isSingleReference(names: readonly { name: string; kind: "tag" | "digest" }[]): boolean {
+  if (!names.length) return false;
+  const repos = new Set(names.map((n) => repoName(parseReference(n.name))));
+  return repos.size === 1 && names.filter((n) => n.kind === "tag").length <= 1;
 }

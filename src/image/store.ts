@@ -247,7 +247,7 @@ export class ImageStore {
   /** Like `resolve`, but throws Docker's "No such image" error. */
   mustResolve(input: string): ImageRecord {
     const img = this.resolve(input);
-    if (!img) throw notFound(`No such image: ${input}`);
+    if (!img) throw notFound(`No such image: ${notFoundName(input)}`);
     return img;
   }
 
@@ -283,5 +283,16 @@ export class ImageStore {
       out.add(`${familiarName(r)}@${n.targetDigest ?? r.digest}`);
     }
     return [...out];
+  }
+}
+
+/** How dockerd names a reference it did not find: `busybox` → `busybox:latest`, as parsed. */
+function notFoundName(input: string): string {
+  if (/^[0-9a-f]{64}$/.test(input)) return `sha256:${input}`;
+  try {
+    const r = parseReference(input);
+    return familiarString(r.digest !== undefined || r.tag !== undefined ? r : withDefaultTag(r));
+  } catch {
+    return input;
   }
 }

@@ -399,5 +399,36 @@ for (const client of clients()) {
       assert.notEqual(missing.code, 0);
       assert.match(missing.err, /No such/);
     });
+
+    test("rmi of an image's only name is refused while a container uses it; another name is just untagged", () => {
+      const img = n("rmi-img");
+      ok(client, ["tag", "busybox", `${img}:one`]);
+      // A second name in the same repository: untagging one leaves the image named.
+      ok(client, ["tag", "busybox", `${img}:two`]);
+      const c = n("rmi-user");
+      ok(client, ["create", "--name", c, `${img}:one`, "true"]);
+      // busybox keeps its own names, so this image has several repositories: not a single reference.
+      assert.equal(ok(client, ["rmi", `${img}:two`]), `Untagged: ${img}:two`);
+      const only = n("rmi-only");
+      ok(client, ["commit", c, `${only}:x`]);
+      const c2 = n("rmi-user2");
+      ok(client, ["create", "--name", c2, `${only}:x`, "true"]);
+      const r = run(client, ["rmi", `${only}:x`]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.err,
+        new RegExp(
+          `conflict: unable to remove repository reference "${only}:x" \\(must force\\) - container [0-9a-f]{12} is using its referenced image [0-9a-f]{12}`,
+        ),
+      );
+      const id = ok(client, ["images", "-q", `${only}:x`]);
+      assert.equal(id.length, 12, "still there");
+      assert.equal(ok(client, ["rmi", "-f", `${only}:x`]), `Untagged: ${only}:x`);
+      assert.equal(run(client, ["rmi", `${img}:one`]).code, 0);
+      ok(client, ["rm", c, c2]);
+      ok(client, ["rmi", id]);
+      const missing = run(client, ["rmi", "no-such-image-xyz"]);
+      assert.match(missing.err, /No such image: no-such-image-xyz:latest/);
+    });
   });
 }
