@@ -662,6 +662,15 @@ export class ContainerService {
         ),
       ]);
     });
+    // As dockerd: a stopped container keeps its networks and sandbox names, but no address,
+    // endpoint or published port any more (inspect, `ps -a`, `port`).
+    const prev = c.NetworkSettings;
+    c.NetworkSettings = {
+      ...(this.#net.settings(id) as unknown as Record<string, unknown>),
+      SandboxID: prev.SandboxID ?? "",
+      SandboxKey: prev.SandboxKey ?? "",
+    };
+    this.store.save(c);
     const policy = c.HostConfig.RestartPolicy?.Name ?? "no";
     const max = c.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
     if (c.HostConfig.AutoRemove) {

@@ -400,6 +400,20 @@ for (const client of clients()) {
       assert.match(missing.err, /No such/);
     });
 
+    test("a stopped container has no address, endpoint or published port any more; a start gives them back", () => {
+      const c = n("stopped-net");
+      ok(client, ["run", "-d", "--name", c, "-p", "127.0.0.1::80", "busybox", "sleep", "300"]);
+      assert.match(ok(client, ["inspect", "-f", "{{.NetworkSettings.IPAddress}}", c]), /^\d+\.\d+\.\d+\.\d+$/);
+      ok(client, ["stop", "-t", "0", c]);
+      const f =
+        "{{json .NetworkSettings.Ports}}|{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.EndpointID}}|{{len .NetworkSettings.Networks}}|{{.NetworkSettings.Networks.bridge.IPAddress}}";
+      assert.equal(ok(client, ["inspect", "-f", f, c]), "{}|||1|");
+      assert.equal(ok(client, ["ps", "-a", "--filter", `name=${c}`, "--format", "[{{.Ports}}]"]), "[]");
+      ok(client, ["start", c]);
+      assert.match(ok(client, ["port", c, "80"]), /^127\.0\.0\.1:\d+$/);
+      ok(client, ["rm", "-f", c]);
+    });
+
     test("rmi of an image's only name is refused while a container uses it; another name is just untagged", () => {
       const img = n("rmi-img");
       ok(client, ["tag", "busybox", `${img}:one`]);
