@@ -32,27 +32,21 @@ export function volumeRoutes(router: Router, d: Daemon): void {
     if (body.Driver) opts.driver = body.Driver;
     if (body.DriverOpts) opts.driverOpts = body.DriverOpts;
     if (body.Labels) opts.labels = body.Labels;
-    const existed = body.Name ? vs.get(body.Name) !== undefined : false;
     const v = await vs.create(opts);
-    if (!existed) d.events.publish("volume", "create", v.Name, { driver: "local" });
     sendJson(res, 201, out(v));
   });
   router.add("POST", "/volumes/prune", async ({ res, query, version }) => {
     const filters = qFilters(query);
     // Before API 1.42 prune removed every unused volume, named ones too (dockerd 20.10 still does).
     if (versionLess(version, "1.42") && !filters.has("all")) filters.set("all", ["true"]);
-    const r = await vs.prune(filters);
-    for (const n of r.VolumesDeleted ?? []) d.events.publish("volume", "destroy", n, { driver: "local" });
-    sendJson(res, 200, r);
+    sendJson(res, 200, await vs.prune(filters));
   });
   router.add("GET", "/volumes/{name}", ({ res, params }) => {
     sendJson(res, 200, out(vs.mustGet(params.name ?? "")));
   });
   router.add("DELETE", "/volumes/{name}", async ({ res, params, query }) => {
     const name = params.name ?? "";
-    const had = vs.get(name) !== undefined;
     await vs.remove(name, qBool(query, "force"));
-    if (had) d.events.publish("volume", "destroy", name, { driver: "local" });
     res.writeHead(204);
     res.end();
   });

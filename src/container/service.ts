@@ -413,6 +413,7 @@ export class ContainerService {
     await this.#host.unmount(this.rootfs(c)).catch(() => {});
     await releaseMounts(c.Mounts as MountPoint[], this.#volumes);
     await this.#net.detach(c.Id).catch((e2: unknown) => this.#log.warn("network detach", { error: messageOf(e2) }));
+    this.#volumeEvents(c, "unmount");
     this.#endAttachments(c.Id);
     this.#notifyExit(c.Id, code);
     if (c.HostConfig.AutoRemove) {
@@ -564,6 +565,8 @@ export class ContainerService {
     if (attached.status === "rejected") throw attached.reason;
     const created = made.value;
     const att = attached.value;
+    // After the network's connect events, as dockerd orders them.
+    this.#volumeEvents(c, "mount");
     c.NetworkSettings = att.networkSettings as unknown as Record<string, unknown>;
     this.store.save(c);
     await Promise.all([this.#writeHosts(c, att.hosts), att.resolvConf ? writeFile(c.ResolvConfPath, att.resolvConf) : undefined]);
@@ -583,6 +586,23 @@ export class ContainerService {
   }
 
   #rotator: NodeJS.Timeout | undefined;
+
+  /** Containers whose volumes were announced mounted (so that unmount is announced once). */
+  readonly #volumesMounted = new Set<string>();
+
+  /** Volume mount / unmount events, as dockerd sends them at start and at exit. */
+  #volumeEvents(c: ContainerRecord, action: "mount" | "unmount"): void {
+    if (action === "mount") this.#volumesMounted.add(c.Id);
+    else if (!this.#volumesMounted.delete(c.Id)) return;
+    for (const m of c.Mounts as MountPoint[]) {
+      if (m.Type !== "volume" || !m.Name) continue;
+      const attrs: Record<string, string> =
+        action === "mount"
+          ? { container: c.Id, destination: m.Destination, driver: "local", propagation: m.Propagation ?? "", "read/write": String(m.RW) }
+          : { container: c.Id, driver: "local" };
+      this.#volumes.publish(action, m.Name, attrs);
+    }
+  }
 
   /**
    * Rotates the logs of running containers that keep rotated files, as Docker's json-file
@@ -664,6 +684,8 @@ export class ContainerService {
     });
     // As dockerd: a stopped container keeps its networks and sandbox names, but no address,
     // endpoint or published port any more (inspect, `ps -a`, `port`).
+    // After the network's disconnect events, as dockerd orders them.
+    this.#volumeEvents(c, "unmount");
     const prev = c.NetworkSettings;
     c.NetworkSettings = {
       ...(this.#net.settings(id) as unknown as Record<string, unknown>),
@@ -756,7 +778,8 @@ export class ContainerService {
     const sig = options.signal || c.Config.StopSignal || "SIGTERM";
     const timeout = options.timeout ?? c.Config.StopTimeout ?? 10;
     const exited = this.#nextExit(c.Id);
-    this.#publish("kill", c, { signal: String(sig).replace(/^SIG/, "") === sig ? sig : sig });
+    // As dockerd, the event names the signal by its number.
+    this.#publish("kill", c, { signal: String(parseSignal(sig)) });
     await this.#rt.kill(c.Id, sig).catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -790,7 +813,7 @@ export class ContainerService {
     // after `kill` shows the container exited.
     const exited = sigkill ? this.#nextExit(c.Id) : undefined;
     await this.#rt.kill(c.Id, signal);
-    this.#publish("kill", c, { signal: signal.replace(/^SIG/, "") });
+    this.#publish("kill", c, { signal: String(parseSignal(signal)) });
     if (exited) {
       let timer: NodeJS.Timeout | undefined;
       const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
@@ -853,6 +876,7 @@ export class ContainerService {
         c.berth.manualStop = true;
         this.store.save(c);
         if (c.State.Paused) await this.#rt.resume(c.Id).catch(() => {});
+        this.#publish("kill", c, { signal: "9" });
         await this.#rt.kill(c.Id, "SIGKILL").catch(() => {});
         await Promise.race([this.#rt.waitExit(c.Id).catch(() => undefined), new Promise((r) => setTimeout(r, 10000))]);
       }
@@ -929,6 +953,7 @@ export class ContainerService {
   ): Promise<{ write(d: Buffer): void; end(): void; detach(): void }> {
     const c = this.store.mustResolve(ref);
     const a: Attachment = { ...options, pendingInput: [], inputEnded: false };
+    this.#publish("attach", c);
     const set = this.#attachments.get(c.Id) ?? new Set();
     set.add(a);
     this.#attachments.set(c.Id, set);

@@ -73,6 +73,7 @@ export class Daemon {
     runtime.setDefault(rtName);
     const cstore = new ContainerStore(db);
     this.volumes = new VolumeService(join(root, "volumes"), db, host, log);
+    this.volumes.publish = (action, name, attributes) => this.events.publish("volume", action, name, attributes);
     this.networks = new NetworkService({
       host,
       db,

@@ -239,7 +239,7 @@ export class RemoteImages {
           progress({ status: `Pulling from ${familiarName(ref) === ref.path ? ref.path : ref.path}`, id: ref.tag });
           progress({ status: `Digest: ${head.digest}` });
           progress({ status: `Status: Image is up to date for ${fam}` });
-          this.#svc.event("pull", local.imageId, fam);
+          this.#svc.event("pull", fam, familiarName(ref));
           return;
         }
       } catch (e) {
@@ -316,7 +316,7 @@ export class RemoteImages {
       progress({ status: `Digest: ${img.digest}` });
       const newer = !before || before.imageId !== img.configDigest;
       progress({ status: `Status: ${newer ? "Downloaded newer image" : "Image is up to date"} for ${fam}` });
-      this.#svc.event("pull", img.configDigest, fam);
+      this.#svc.event("pull", fam, familiarName(ref));
     } catch (e) {
       // The failed attempt aborted its unpacks: let them remove their snapshots first.
       await pipe?.settled();
@@ -387,7 +387,7 @@ export class RemoteImages {
       progress({ status: `${tag}: digest: ${pushed.digest} size: ${pushed.size}` });
       progress({ progressDetail: {}, aux: { Tag: tag, Digest: pushed.digest, Size: pushed.size } });
       this.#svc.store.put(img, [], [{ name: `${repoName(r)}@${pushed.digest}`, kind: "digest", targetDigest: pushed.digest }]);
-      this.#svc.event("push", img.id, familiarString(r));
+      this.#svc.event("push", familiarString(r), familiarName(r));
     }
   }
 }

@@ -121,8 +121,12 @@ export class ImageService {
     this.#log = deps.log;
   }
 
+  /**
+   * An image event as dockerd sends it: pull and push name the reference (`busybox:latest`,
+   * name `busybox`), tag the image and its new name, the others the image ID twice.
+   */
   event(action: string, id: string, name?: string): void {
-    this.#events.publish("image", action, id, name ? { name } : {});
+    this.#events.publish("image", action, id, { name: name ?? id });
   }
 
   /** Top chain ID of an image (the parent snapshot of its containers). */
@@ -306,7 +310,7 @@ export class ImageService {
       if (own) {
         this.store.untag(own.name);
         records.push({ Untagged: familiarString(parseReference(own.name)) });
-        this.event("untag", img.id, familiarString(parseReference(own.name)));
+        this.event("untag", img.id);
         let remaining = this.store.names(img.id);
         if (own.kind === "tag") {
           const repo = repoName(parseReference(own.name));
@@ -346,7 +350,7 @@ export class ImageService {
     for (const n of names) {
       this.store.untag(n.name);
       records.push({ Untagged: familiarString(parseReference(n.name)) });
-      this.event("untag", img.id, familiarString(parseReference(n.name)));
+      this.event("untag", img.id);
     }
     if (users.length > 0) return records;
     await this.#deleteImage(img, records);

@@ -52,6 +52,11 @@ export class VolumeService {
   #mounted = new Map<string, number>();
   /** Which containers use a volume (set by the container service). */
   users: (name: string) => string[] = () => [];
+  /**
+   * Receives the volume events (set by the daemon): create, destroy here; mount and unmount
+   * from the container service, which knows the container and destination.
+   */
+  publish: (action: "create" | "destroy" | "mount" | "unmount", name: string, attributes: Record<string, string>) => void = () => {};
 
   constructor(root: string, db: Db, host: Host, log: Logger) {
     this.root = root;
@@ -135,6 +140,7 @@ export class VolumeService {
       await rm(join(this.root, name), { recursive: true, force: true });
       throw e;
     }
+    this.publish("create", name, { driver: "local" });
     return this.mustGet(name);
   }
 
@@ -150,6 +156,7 @@ export class VolumeService {
     await this.#unmountIfMounted(v, true);
     this.#db.run("DELETE FROM volumes WHERE name = ?", name);
     await rm(join(this.root, name), { recursive: true, force: true });
+    this.publish("destroy", name, { driver: "local" });
   }
 
   /** POST /volumes/prune: anonymous unused volumes, or all unused with `all=true`. */

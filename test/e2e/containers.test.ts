@@ -137,6 +137,46 @@ for (const client of clients()) {
       assert.deepEqual(got.split("\n"), ["create", "start", "pause", "unpause"]);
     });
 
+    test("events as dockerd's: volume mount and unmount, kill by number, attach, image pull and untag names", () => {
+      const c = n("evts");
+      const v = n("evvol");
+      const net = n("evnet");
+      const since = ok(client, ["version", "--format", "{{.Server.Version}}"]) ? String(Math.floor(Date.now() / 1000) - 1) : "";
+      ok(client, ["network", "create", net]);
+      ok(client, ["run", "--name", c, "--network", net, "-v", `${v}:/x:ro`, "-v", "/anon", "busybox", "true"]);
+      ok(client, ["run", "-d", "--name", `${c}-k`, "busybox", "sleep", "30"]);
+      ok(client, ["kill", "-s", "HUP", `${c}-k`]);
+      ok(client, ["rm", "-f", `${c}-k`]);
+      ok(client, ["rm", "-v", c]);
+      ok(client, ["volume", "rm", v]);
+      ok(client, ["network", "rm", net]);
+      ok(client, ["pull", "-q", "busybox"]);
+      ok(client, ["tag", "busybox", `${c}:t`]);
+      ok(client, ["rmi", `${c}:t`]);
+      const id = ok(client, ["image", "inspect", "-f", "{{.Id}}", "busybox"]);
+      const until = String(Math.floor(Date.now() / 1000) + 1);
+      const ev = (filter: string, format: string) =>
+        ok(client, ["events", "--since", since, "--until", until, "--filter", filter, "--format", format]).split("\n");
+      const vol = ev(`volume=${v}`, "{{.Action}}");
+      assert.deepEqual(vol, ["create", "mount", "unmount", "destroy"]);
+      const mount = ev(
+        `volume=${v}`,
+        "{{if .Actor.Attributes.destination}}{{.Actor.Attributes.destination}} {{.Actor.Attributes.driver}}{{end}}",
+      );
+      assert.deepEqual(mount.filter(Boolean), ["/x local"]);
+      const named = ev(`container=${c}`, "{{.Type}} {{.Action}}").filter((l) => l.startsWith("container"));
+      assert.deepEqual(named, ["container create", "container attach", "container start", "container die", "container destroy"]);
+      // The anonymous volume is mounted and destroyed with the container (rm -v).
+      assert.equal(ev("type=volume", "{{.Action}}").filter((a) => a === "mount").length >= 2, true);
+      const kills = ev(`container=${c}-k`, "{{.Action}} {{.Actor.Attributes.signal}}").filter((l) => l.startsWith("kill"));
+      assert.deepEqual(kills, ["kill 1", "kill 9"]);
+      const order = ev(`network=${net}`, "{{.Action}}");
+      assert.deepEqual(order, ["create", "connect", "disconnect", "destroy"]);
+      const img = ev("type=image", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}");
+      assert.ok(img.includes("pull busybox:latest busybox"), img.join("; "));
+      assert.ok(img.includes(`untag ${id} ${id}`), img.join("; "));
+    });
+
     test("--runtime picks a runtime from daemon.json; unknown names fail the create", () => {
       const runtimes = JSON.parse(ok(client, ["info", "--format", "{{json .Runtimes}}"])) as Record<string, unknown>;
       assert.ok("runc" in runtimes);
