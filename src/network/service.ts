@@ -1461,9 +1461,10 @@ export class NetworkService {
 
   /** POST /networks/{id}/connect */
   async connect(netRef: string, containerRef: string, cfg: EndpointConfigInput | null = null): Promise<void> {
-    const n = this.get(netRef);
+    // The container first, as dockerd looks them up.
     const spec = this.containers.resolve(containerRef);
     if (!spec) throw notFound(`No such container: ${containerRef}`);
+    const n = this.get(netRef);
     await this.#locked(spec.id, async () => {
       if (!this.#containers.has(spec.id)) this.#saveContainer(this.#plan(spec));
       const c = this.#containers.get(spec.id);
