@@ -256,7 +256,9 @@ test("user-defined networks: DNS for names and aliases, no resolution across net
   await assert.rejects(svc.create({ Name: `nt1-${tag}` }), /already exists/);
   await assert.rejects(svc.create({ Name: `x-${tag}`, IPAM: { Config: [{ Subnet: `10.${o2}.${o3 + 100}.128/25` }] } }), /overlaps/);
   const i1 = svc.inspect(`nt1-${tag}`);
-  assert.equal(i1.IPAM.Config[0]?.Gateway, `10.${o2}.${o3 + 100}.1`);
+  // A subnet given without a gateway: IPAM.Config shows none (as dockerd); the first address is it.
+  assert.equal(i1.IPAM.Config[0]?.Gateway, undefined);
+  assert.equal(svc.inspect(n2.Id).IPAM.Config[0]?.Gateway !== undefined, true, "an allocated subnet shows its gateway");
   assert.equal(svc.inspect(n2.Id).Internal, true);
   assert.match(
     svc.inspect(n2.Id).IPAM.Config[0]?.Subnet ?? "",
@@ -428,7 +430,7 @@ test("IPv6 networks and --ip-range", { skip }, async () => {
   const last = Number(ep?.IPAddress.split(".").pop());
   assert.ok(last >= 64 && last < 128, `address ${ep?.IPAddress} inside --ip-range`);
   assert.ok(ep?.GlobalIPv6Address.startsWith(sub6.split("::")[0] ?? "x"), ep?.GlobalIPv6Address);
-  const gw6 = i.IPAM.Config[1]?.Gateway ?? "";
+  const gw6 = ep?.IPv6Gateway ?? "";
   // AAAA from berthd's DNS server over the v6 gateway, and v6 traffic between the two.
   const q = await inNs(rb.netns.path, "busybox", "nslookup", "-type=aaaa", "six-a", gw6);
   assert.match(q.out, new RegExp(ep?.GlobalIPv6Address.replaceAll(":", ":") ?? "x"));
