@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import type { Readable } from "node:stream";
 import tarStream from "tar-stream";
 import { conflict, type Digest, type Host, invalidArgument, type Logger, notFound, shortHex } from "../base/mod.ts";
@@ -221,7 +222,13 @@ export class ImageService {
       GraphDriver: {
         Name: "overlay2",
         Data: dirs.length
-          ? { LowerDir: dirs.slice(1).join(":") || undefined, UpperDir: dirs[0], MergedDir: undefined, WorkDir: undefined }
+          ? // As overlay2 shows an image's top layer: its directory, work directory and (unused) merged path.
+            {
+              LowerDir: dirs.slice(1).join(":") || undefined,
+              MergedDir: `${dirname(dirs[0] ?? "")}/merged`,
+              UpperDir: dirs[0],
+              WorkDir: `${dirname(dirs[0] ?? "")}/work`,
+            }
           : {},
       },
       RootFS: { Type: "layers", Layers: cfg.rootfs.diff_ids },
