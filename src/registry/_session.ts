@@ -1,5 +1,5 @@
-import { unavailable } from "../base/mod.ts";
-import { isNetworkError } from "./_errors.ts";
+import { unauthorized, unavailable } from "../base/mod.ts";
+import { isNetworkError, redactUrl } from "./_errors.ts";
 import { errorFrom, type HttpBody, type HttpResponse, type RetryPolicy, type Transport, withRetry } from "./_http.ts";
 import {
   basicAuth,
@@ -246,6 +246,12 @@ export class Session {
           }
           const ok = req.expect ? req.expect.includes(res.status) : res.status >= 200 && res.status < 300;
           if (ok) return res;
+          if (res.status === 401 && sameOrigin && this.#ping.challenge?.scheme === "basic" && !this.credentials?.username) {
+            // dockerd's words: the registry wants a login this pull or push does not have.
+            await res.body.dump().catch(() => {});
+            const verb = method.charAt(0) + method.slice(1).toLowerCase();
+            throw unauthorized(`${verb} "${redactUrl(url)}": no basic auth credentials`, { detail: { status: 401 } });
+          }
           throw await errorFrom(res, method);
         }
       },

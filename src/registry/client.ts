@@ -264,8 +264,8 @@ export class RegistryClient {
         return { status: "Login Succeeded" };
       }
       const err = await errorFrom(res, "GET");
-      if (res.status === 401)
-        throw unauthorized(err.message.startsWith("unexpected") ? "unauthorized: authentication required" : err.message);
+      // dockerd's words for a refused Basic login.
+      if (res.status === 401) throw unauthorized(`login attempt to ${redactUrl(url)} failed with status: 401 Unauthorized`);
       throw err;
     }
     throw unauthorized(`Unsupported authentication scheme "${ch.scheme}" from "${ep.domain}"`);
