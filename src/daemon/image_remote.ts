@@ -161,6 +161,8 @@ class UnpackPipeline {
     const parent = i > 0 ? this.#chains[i - 1] : undefined;
     const { stream } = await src.promise;
     const signal = this.#signal;
+    // A layer that was there already said "Already exists": no "Pull complete" after it, as dockerd.
+    let worked = true;
     if (stream) {
       try {
         await this.#unpacker.unpack(layer, d, c, parent, { signal, stream });
@@ -173,9 +175,9 @@ class UnpackPipeline {
     } else if (!this.#unpacker.has(c)) {
       this.#progress({ status: "Extracting", progressDetail: {}, id: this.#id(i) });
       await this.#unpacker.unpack(layer, d, c, parent, { signal });
-    }
+    } else worked = false;
     this.#ok[i] = true;
-    this.#progress({ status: "Pull complete", progressDetail: {}, id: this.#id(i) });
+    if (worked) this.#progress({ status: "Pull complete", progressDetail: {}, id: this.#id(i) });
   }
 }
 
@@ -218,7 +220,15 @@ export class RemoteImages {
     }
     if (options.allTags) {
       const tags = await this.#registry.listTags(ref, { auth: credentials(options.auth), signal: options.signal });
-      for (const t of tags) await this.#pullOne({ ...ref, tag: t }, options);
+      // As dockerd: one "Status:" line for the repository at the end, not one per tag.
+      let newer = false;
+      const progress = (m: Record<string, unknown>) => {
+        const st = typeof m.status === "string" ? m.status : "";
+        if (!st.startsWith("Status: ")) options.progress(m);
+        else if (st.startsWith("Status: Downloaded newer image")) newer = true;
+      };
+      for (const t of tags) await this.#pullOne({ ...ref, tag: t }, { ...options, progress });
+      options.progress({ status: `Status: ${newer ? "Downloaded newer image" : "Image is up to date"} for ${familiarName(ref)}` });
       return;
     }
     await this.#pullOne(withDefaultTag(ref), options);

@@ -123,6 +123,13 @@ describe("berth prints what the docker CLI prints", { skip }, () => {
     const q = run(BERTH, ["pull", `${REGISTRY}/${tag}@${digest}`]);
     assert.equal(q.code, 0, q.err);
     assert.ok(q.out.trim().endsWith(`${REGISTRY}/${tag}@${digest}`));
+    // --all-tags: one Status line for the repository, as dockerd; the same through both CLIs.
+    for (const cli of [BERTH, "docker"]) {
+      const a = run(cli, ["pull", "-a", `${REGISTRY}/${tag}`]);
+      assert.equal(a.code, 0, a.err);
+      const status = a.out.split("\n").filter((l) => l.startsWith("Status: "));
+      assert.deepEqual(status, [`Status: Image is up to date for ${REGISTRY}/${tag}`], a.out);
+    }
   });
 
   test("containers: ps, logs, inspect, port, top, exec and wait", () => {

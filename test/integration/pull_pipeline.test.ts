@@ -133,6 +133,13 @@ test("a multi-layer pull unpacks every layer, the bottom one from its download",
     assert.ok(mine.indexOf("Download complete") < mine.indexOf("Pull complete"), `${id}: ${mine.join(", ")}`);
   }
   assert.equal((await checkStore(daemon, { repair: false })).ok, true);
+  // An image sharing the bottom layer: that one "Already exists", with no "Pull complete" after it.
+  image("shares", [tar({ "etc/one": "1\n", "usr/big": big }), tar({ "etc/four": "4\n" })]);
+  const again: Record<string, unknown>[] = [];
+  await pull("shares", (m) => again.push(m));
+  const shared = again.filter((e) => e.id === ids[0]).map((e) => e.status);
+  assert.deepEqual(shared, ["Already exists"]);
+  await daemon.images.remove(`${reg.host}/shares:latest`);
   await daemon.images.remove(`${reg.host}/multi:latest`);
   await assertEmptyAfterGc();
 });
