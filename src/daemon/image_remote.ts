@@ -323,6 +323,11 @@ export class RemoteImages {
       if (img.indexDigest) blobs.push(img.indexDigest);
       const before = this.#svc.store.name(full);
       await this.#svc.record({ id: img.configDigest, manifestDigest: img.manifestDigest, manifestMediaType: img.mediaType, blobs }, names);
+      this.#svc.store.addBlobSources(
+        img.layers.map((l) => l.digest),
+        ref.domain,
+        ref.path,
+      );
       progress({ status: `Digest: ${img.digest}` });
       const newer = !before || before.imageId !== img.configDigest;
       progress({ status: `Status: ${newer ? "Downloaded newer image" : "Image is up to date"} for ${fam}` });
@@ -384,19 +389,29 @@ export class RemoteImages {
         .map((x) => parseReference(x.name))
         .filter((x) => x.domain === r.domain && x.path !== r.path)
         .map((x) => x.path);
+      // Where each blob was pulled from or pushed to before, then this registry's other repositories.
+      const store = this.#svc.store;
+      const mountFrom = (b: Descriptor) => [
+        ...new Set([...store.blobSources(b.digest, r.domain).filter((p) => p !== r.path), ...sameRegistryRepos]),
+      ];
       const pushed = await this.#registry.pushImage(r, {
         auth: credentials(options.auth),
         signal: options.signal,
         manifestBytes,
         mediaType: img.manifestMediaType,
         blobs: [...manifest.layers, manifest.config],
-        mountFrom: [...new Set(sameRegistryRepos)],
+        mountFrom,
         onProgress: (e) => progress(toMessage(e)),
       });
       const tag = r.tag ?? "latest";
       progress({ status: `${tag}: digest: ${pushed.digest} size: ${pushed.size}` });
       progress({ progressDetail: {}, aux: { Tag: tag, Digest: pushed.digest, Size: pushed.size } });
       this.#svc.store.put(img, [], [{ name: `${repoName(r)}@${pushed.digest}`, kind: "digest", targetDigest: pushed.digest }]);
+      this.#svc.store.addBlobSources(
+        manifest.layers.map((l) => l.digest),
+        r.domain,
+        r.path,
+      );
       this.#svc.event("push", familiarString(r), familiarName(r));
     }
   }

@@ -553,6 +553,7 @@ export class ImageService {
     for await (const b of this.content.list()) {
       if (keepBlobs.has(b.digest)) continue;
       await this.content.delete(b.digest);
+      this.store.forgetBlobSources(b.digest);
       blobs++;
       bytes += b.size;
     }

@@ -60,7 +60,22 @@ const migrations: Migration[] = [
     );
     CREATE INDEX image_blobs_digest ON image_blobs(digest);`,
   },
+  {
+    // Where a blob is known to be in a registry (pulled from or pushed to), as dockerd's v2
+    // metadata: a push to another repository of that registry mounts it from there.
+    version: 2,
+    sql: `CREATE TABLE blob_sources (
+      digest TEXT NOT NULL,
+      domain TEXT NOT NULL,
+      repo TEXT NOT NULL,
+      seen_at INTEGER NOT NULL,
+      PRIMARY KEY (digest, domain, repo)
+    );`,
+  },
 ];
+
+/** How many repositories are remembered per blob and registry (the most recent). */
+const SOURCES_PER_BLOB = 5;
 
 interface ImageRow {
   id: string;
@@ -242,6 +257,42 @@ export class ImageStore {
       if (rows.length > 1) throw conflict(`multiple IDs found with provided prefix: ${hex}`);
     }
     return undefined;
+  }
+
+  /** Records that these blobs are in `repo` of the registry `domain` (after a pull or a push). */
+  addBlobSources(digests: readonly string[], domain: string, repo: string): void {
+    const now = Date.now();
+    this.#db.tx(() => {
+      for (const d of digests) {
+        this.#db.run(
+          "INSERT INTO blob_sources (digest, domain, repo, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(digest, domain, repo) DO UPDATE SET seen_at = excluded.seen_at",
+          d,
+          domain,
+          repo,
+          now,
+        );
+        this.#db.run(
+          "DELETE FROM blob_sources WHERE digest = ? AND domain = ? AND repo NOT IN (SELECT repo FROM blob_sources WHERE digest = ? AND domain = ? ORDER BY seen_at DESC LIMIT ?)",
+          d,
+          domain,
+          d,
+          domain,
+          SOURCES_PER_BLOB,
+        );
+      }
+    });
+  }
+
+  /** Repositories of registry `domain` known to hold the blob, most recent first. */
+  blobSources(digest: string, domain: string): string[] {
+    return this.#db
+      .all<{ repo: string }>("SELECT repo FROM blob_sources WHERE digest = ? AND domain = ? ORDER BY seen_at DESC", digest, domain)
+      .map((r) => r.repo);
+  }
+
+  /** Forgets where a blob was seen (it left the content store). */
+  forgetBlobSources(digest: string): void {
+    this.#db.run("DELETE FROM blob_sources WHERE digest = ?", digest);
   }
 
   /** Like `resolve`, but throws Docker's "No such image" error. */

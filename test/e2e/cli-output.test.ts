@@ -123,12 +123,25 @@ describe("berth prints what the docker CLI prints", { skip }, () => {
     const q = run(BERTH, ["pull", `${REGISTRY}/${tag}@${digest}`]);
     assert.equal(q.code, 0, q.err);
     assert.ok(q.out.trim().endsWith(`${REGISTRY}/${tag}@${digest}`));
+    // A push of the same layers to another repository mounts them from where they were pushed
+    // before, even once no local name points there ("Mounted from", as dockerd's v2 metadata).
+    for (const n of [`${REGISTRY}/${tag}:1`, `${REGISTRY}/${tag}@${digest}`]) run(BERTH, ["rmi", n]);
+    assert.equal(run(BERTH, ["images", "-q", `${REGISTRY}/${tag}`]).out.trim(), "", "no local name in that repository");
+    const other = `${REGISTRY}/${tag}-copy:1`;
+    assert.equal(run(BERTH, ["tag", "busybox", other]).code, 0);
+    const m = run(BERTH, ["push", other]);
+    assert.equal(m.code, 0, m.err);
+    assert.match(m.out, new RegExp(`Mounted from ${tag.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    assert.equal(run(BERTH, ["rmi", other]).code, 0);
     // --all-tags: one Status line for the repository, as dockerd; the same through both CLIs.
-    for (const cli of [BERTH, "docker"]) {
+    for (const [cli, word] of [
+      [BERTH, "Downloaded newer image"],
+      ["docker", "Image is up to date"],
+    ] as const) {
       const a = run(cli, ["pull", "-a", `${REGISTRY}/${tag}`]);
       assert.equal(a.code, 0, a.err);
       const status = a.out.split("\n").filter((l) => l.startsWith("Status: "));
-      assert.deepEqual(status, [`Status: Image is up to date for ${REGISTRY}/${tag}`], a.out);
+      assert.deepEqual(status, [`Status: ${word} for ${REGISTRY}/${tag}`], a.out);
     }
   });
 
