@@ -58,132 +58,166 @@ export async function planMounts(
     taken.add(m.Destination);
     out.push(m);
   };
-  for (const b of hc.Binds ?? []) {
-    const parts = b.split(":");
-    if (parts.length < 2 || parts.length > 3) throw invalidArgument(`invalid volume specification: '${b}'`);
-    const [src = "", dst = "", mode = ""] = parts;
-    const opts = mode.split(",").filter(Boolean);
-    for (const o of opts) {
-      if (
-        ![
-          "ro",
-          "rw",
-          "z",
-          "Z",
-          "nocopy",
-          "shared",
-          "rshared",
-          "slave",
-          "rslave",
-          "private",
-          "rprivate",
-          "consistent",
-          "cached",
-          "delegated",
-        ].includes(o)
-      ) {
-        throw invalidArgument(`invalid mode: ${o}`);
+  // Volumes this call made: removed again if a later mount is refused (nothing half-made).
+  const created: string[] = [];
+  const create = async (o: Parameters<VolumeService["create"]>[0]) => {
+    const existed = o?.name ? volumes.get(o.name) !== undefined : false;
+    const v = await volumes.create(o);
+    if (!existed) created.push(v.Name);
+    return v;
+  };
+  try {
+    for (const b of hc.Binds ?? []) {
+      const parts = b.split(":");
+      if (parts.length < 2 || parts.length > 3) throw invalidArgument(`invalid volume specification: '${b}'`);
+      const [src = "", dst = "", mode = ""] = parts;
+      const opts = mode.split(",").filter(Boolean);
+      for (const o of opts) {
+        if (
+          ![
+            "ro",
+            "rw",
+            "z",
+            "Z",
+            "nocopy",
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "private",
+            "rprivate",
+            "consistent",
+            "cached",
+            "delegated",
+          ].includes(o)
+        ) {
+          throw invalidArgument(`invalid mode: ${o}`);
+        }
+      }
+      // As dockerd: at most one of each kind of mode (rw/ro, a propagation, a label, a consistency).
+      const kinds = [
+        ["ro", "rw"],
+        ["shared", "rshared", "slave", "rslave", "private", "rprivate"],
+        ["z", "Z"],
+        ["consistent", "cached", "delegated"],
+        ["nocopy"],
+      ];
+      if (kinds.some((k) => opts.filter((o) => k.includes(o)).length > 1)) throw invalidArgument(`invalid mode: ${mode}`);
+      const rw = !opts.includes("ro");
+      const prop = opts.find((o) => /^r?(shared|slave|private)$/.test(o)) ?? "";
+      const spec = (e: unknown): never => {
+        throw invalidArgument(`invalid volume specification: '${b}': ${(e as Error).message}`);
+      };
+      let destination = "";
+      try {
+        destination = cleanDest(dst, src.startsWith("/") ? "bind" : "volume");
+      } catch (e) {
+        spec(e);
+      }
+      if (taken.has(destination)) throw invalidArgument(`Duplicate mount point: ${destination}`);
+      if (src.startsWith("/")) {
+        if (opts.includes("nocopy")) spec(new Error(`invalid mount config for type "bind": field VolumeOptions must not be specified`));
+        add({
+          Type: "bind",
+          Source: posix.normalize(src),
+          Destination: destination,
+          Mode: mode,
+          RW: rw,
+          Propagation: prop || "rprivate",
+        });
+      } else {
+        const v = await create({ name: src });
+        add({
+          Type: "volume",
+          Name: v.Name,
+          Source: v.Mountpoint,
+          Destination: destination,
+          Driver: "local",
+          Mode: mode || "z",
+          RW: rw,
+          Propagation: "",
+          noCopy: opts.includes("nocopy"),
+        });
       }
     }
-    const rw = !opts.includes("ro");
-    const prop = opts.find((o) => /^r?(shared|slave|private)$/.test(o)) ?? "";
-    if (src.startsWith("/")) {
-      add({
-        Type: "bind",
-        Source: posix.normalize(src),
-        Destination: cleanDest(dst, "bind"),
-        Mode: mode,
-        RW: rw,
-        Propagation: prop || "rprivate",
-      });
-    } else {
-      const v = await volumes.create({ name: src });
+    for (const raw of (hc.Mounts ?? []) as MountSpec[]) {
+      const type = raw.Type ?? "volume";
+      const dst = cleanDest(raw.Target ?? "", type);
+      if (type === "bind") {
+        const src = raw.Source ?? "";
+        if (!src) throw invalidArgument(`invalid mount config for type "bind": field Source must not be empty`);
+        if (!src.startsWith("/"))
+          throw invalidArgument(`invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`);
+        if (!existsSync(src)) {
+          if (raw.BindOptions?.CreateMountpoint) {
+            const { mkdir } = await import("node:fs/promises");
+            await mkdir(src, { recursive: true });
+          } else throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${src}`);
+        }
+        add({
+          Type: "bind",
+          Source: src,
+          Destination: dst,
+          Mode: "",
+          RW: !raw.ReadOnly,
+          Propagation: raw.BindOptions?.Propagation || "rprivate",
+        });
+      } else if (type === "volume") {
+        const driver = raw.VolumeOptions?.DriverConfig?.Name;
+        if (driver && driver !== "local") throw invalidArgument(`plugin "${driver}" not found`);
+        const opts: Parameters<VolumeService["create"]>[0] = { anonymous: !raw.Source };
+        if (raw.Source) opts.name = raw.Source;
+        if (raw.VolumeOptions?.Labels) opts.labels = raw.VolumeOptions.Labels;
+        if (raw.VolumeOptions?.DriverConfig?.Options) opts.driverOpts = raw.VolumeOptions.DriverConfig.Options;
+        const v = await create(opts);
+        add({
+          Type: "volume",
+          Name: v.Name,
+          Source: v.Mountpoint,
+          Destination: dst,
+          Driver: "local",
+          Mode: "z",
+          RW: !raw.ReadOnly,
+          Propagation: "",
+          anonymous: !raw.Source,
+          noCopy: raw.VolumeOptions?.NoCopy === true,
+        });
+      } else if (type === "tmpfs") {
+        if (raw.Source) throw invalidArgument(`invalid mount config for type "tmpfs": field Source must not be specified`);
+        const o: string[] = [];
+        if (raw.TmpfsOptions?.SizeBytes) o.push(`size=${raw.TmpfsOptions.SizeBytes}`);
+        if (raw.TmpfsOptions?.Mode) o.push(`mode=${raw.TmpfsOptions.Mode.toString(8)}`);
+        add({ Type: "tmpfs", Source: "", Destination: dst, Mode: "", RW: !raw.ReadOnly, Propagation: "", tmpfsOptions: o });
+      } else throw invalidArgument(`invalid mount config for type "${type}": mount type unknown`);
+    }
+    for (const ref of hc.VolumesFrom ?? []) {
+      const [name = "", mode = ""] = ref.split(":");
+      const other = lookup(name);
+      for (const m of other.Mounts as MountPoint[]) {
+        if (taken.has(m.Destination)) continue;
+        const rw = mode === "ro" ? false : mode === "rw" ? true : m.RW;
+        add({ ...m, RW: rw, anonymous: false });
+      }
+    }
+    for (const dst of Object.keys(configVolumes ?? {})) {
+      const d = cleanDest(dst, "volume");
+      if (taken.has(d)) continue;
+      const v = await create({ anonymous: true });
       add({
         Type: "volume",
         Name: v.Name,
         Source: v.Mountpoint,
-        Destination: cleanDest(dst, "volume"),
+        Destination: d,
         Driver: "local",
-        Mode: mode || "z",
-        RW: rw,
-        Propagation: "",
-        noCopy: opts.includes("nocopy"),
-      });
-    }
-  }
-  for (const raw of (hc.Mounts ?? []) as MountSpec[]) {
-    const type = raw.Type ?? "volume";
-    const dst = cleanDest(raw.Target ?? "", type);
-    if (type === "bind") {
-      const src = raw.Source ?? "";
-      if (!src.startsWith("/"))
-        throw invalidArgument(`invalid mount config for type "bind": invalid mount path: '${src}' mount path must be absolute`);
-      if (!existsSync(src)) {
-        if (raw.BindOptions?.CreateMountpoint) {
-          const { mkdir } = await import("node:fs/promises");
-          await mkdir(src, { recursive: true });
-        } else throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${src}`);
-      }
-      add({
-        Type: "bind",
-        Source: src,
-        Destination: dst,
         Mode: "",
-        RW: !raw.ReadOnly,
-        Propagation: raw.BindOptions?.Propagation || "rprivate",
-      });
-    } else if (type === "volume") {
-      const driver = raw.VolumeOptions?.DriverConfig?.Name;
-      if (driver && driver !== "local") throw invalidArgument(`plugin "${driver}" not found`);
-      const opts: Parameters<VolumeService["create"]>[0] = { anonymous: !raw.Source };
-      if (raw.Source) opts.name = raw.Source;
-      if (raw.VolumeOptions?.Labels) opts.labels = raw.VolumeOptions.Labels;
-      if (raw.VolumeOptions?.DriverConfig?.Options) opts.driverOpts = raw.VolumeOptions.DriverConfig.Options;
-      const v = await volumes.create(opts);
-      add({
-        Type: "volume",
-        Name: v.Name,
-        Source: v.Mountpoint,
-        Destination: dst,
-        Driver: "local",
-        Mode: "z",
-        RW: !raw.ReadOnly,
+        RW: true,
         Propagation: "",
-        anonymous: !raw.Source,
-        noCopy: raw.VolumeOptions?.NoCopy === true,
+        anonymous: true,
       });
-    } else if (type === "tmpfs") {
-      if (raw.Source) throw invalidArgument(`invalid mount config for type "tmpfs": source must not be specified`);
-      const o: string[] = [];
-      if (raw.TmpfsOptions?.SizeBytes) o.push(`size=${raw.TmpfsOptions.SizeBytes}`);
-      if (raw.TmpfsOptions?.Mode) o.push(`mode=${raw.TmpfsOptions.Mode.toString(8)}`);
-      add({ Type: "tmpfs", Source: "", Destination: dst, Mode: "", RW: !raw.ReadOnly, Propagation: "", tmpfsOptions: o });
-    } else throw invalidArgument(`invalid mount config for type "${type}": mount type unknown`);
-  }
-  for (const ref of hc.VolumesFrom ?? []) {
-    const [name = "", mode = ""] = ref.split(":");
-    const other = lookup(name);
-    for (const m of other.Mounts as MountPoint[]) {
-      if (taken.has(m.Destination)) continue;
-      const rw = mode === "ro" ? false : mode === "rw" ? true : m.RW;
-      add({ ...m, RW: rw, anonymous: false });
     }
-  }
-  for (const dst of Object.keys(configVolumes ?? {})) {
-    const d = cleanDest(dst, "volume");
-    if (taken.has(d)) continue;
-    const v = await volumes.create({ anonymous: true });
-    add({
-      Type: "volume",
-      Name: v.Name,
-      Source: v.Mountpoint,
-      Destination: d,
-      Driver: "local",
-      Mode: "",
-      RW: true,
-      Propagation: "",
-      anonymous: true,
-    });
+  } catch (e) {
+    for (const n of created.reverse()) await volumes.remove(n, true).catch(() => {});
+    throw e;
   }
   return out;
 }

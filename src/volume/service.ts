@@ -111,6 +111,9 @@ export class VolumeService {
     const driver = options.driver || "local";
     const name = options.name || randomId();
     if (driver !== "local") throw notFound(`create ${name}: error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+    if (name.length === 1 && /^[a-zA-Z0-9]$/.test(name)) {
+      throw invalidArgument(`create ${name}: volume name is too short, names should be at least two alphanumeric characters`);
+    }
     if (!NAME_RE.test(name)) {
       throw invalidArgument(
         `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,

@@ -153,6 +153,32 @@ for (const client of clients()) {
       assert.match(t.err, /invalid mount config for type "foo": mount type unknown/);
     });
 
+    test("bad mount specifications fail the create with dockerd's words, leaving no volume behind", () => {
+      const cases: [string[], RegExp][] = [
+        [
+          ["-v", `${tmp}:relative`],
+          /invalid volume specification: '.*:relative': invalid mount config for type "bind": invalid mount path: 'relative' mount path must be absolute/,
+        ],
+        [["-v", `${tmp}:/x:rw,ro`], /invalid mode: rw,ro/],
+        [["-v", `${tmp}:/x:nocopy`], /invalid mount config for type "bind": field VolumeOptions must not be specified/],
+        [["--mount", "type=bind,target=/x"], /invalid mount config for type "bind": field Source must not be empty/],
+        [["--mount", "type=tmpfs,target=/x,source=foo"], /invalid mount config for type "tmpfs": field Source must not be specified/],
+      ];
+      for (const [args, re] of cases) {
+        const r = run(client, ["run", "--rm", ...args, "busybox", "true"]);
+        assert.equal(r.code, 125, args.join(" "));
+        assert.match(r.err, re);
+      }
+      assert.match(
+        run(client, ["volume", "create", "v"]).err,
+        /volume name is too short, names should be at least two alphanumeric characters/,
+      );
+      const v = uniq("e2e-rollback");
+      const r = run(client, ["run", "--rm", "-v", `${v}:/x`, "--mount", "type=foo,target=/y", "busybox", "true"]);
+      assert.equal(r.code, 125);
+      assert.ok(!ok(client, ["volume", "ls", "-q"]).split("\n").includes(v), "the volume made for the refused create is gone");
+    });
+
     test("bind propagation the source's mount cannot give fails the start, as dockerd checks it", () => {
       // The test's temporary directory is on a private mount (as / is here): shared and slave are refused.
       const shared = findmntPropagation(tmp);
