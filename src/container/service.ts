@@ -181,6 +181,7 @@ export class ContainerService {
     // "default" is what the docker CLI sends without --network: the bridge, as dockerd stores it.
     if (!hc.NetworkMode || hc.NetworkMode === "default") hc.NetworkMode = "bridge";
     validateHostConfig(hc, (n) => this.networkExists(n));
+    const warnings = validateNetworkMode(body, hc);
     const finalName = name ? `/${checkName(name)}` : `/${randomName((n) => this.store.byName(n) !== undefined)}`;
     if (name && this.store.byName(finalName)) {
       const other = this.store.byName(finalName);
@@ -299,7 +300,7 @@ export class ContainerService {
       throw e;
     }
     this.#publish("create", rec);
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   async #writeEtc(c: ContainerRecord): Promise<void> {
@@ -1249,6 +1250,35 @@ function hostResolv(): string {
   } catch {
     return "nameserver 8.8.8.8\n";
   }
+}
+
+/**
+ * dockerd's checks of what a shared network namespace cannot have (its words), and its warning
+ * for ports published on the host's network. Returns the create's warnings.
+ */
+function validateNetworkMode(body: CreateBody, hc: HostConfig): string[] {
+  const mode = hc.NetworkMode ?? "";
+  const shared = mode.startsWith("container:");
+  const eps = Object.values(
+    (body as { NetworkingConfig?: { EndpointsConfig?: Record<string, { MacAddress?: string } | null> } }).NetworkingConfig
+      ?.EndpointsConfig ?? {},
+  );
+  const mac = (body as { MacAddress?: string }).MacAddress || eps.find((e) => e?.MacAddress)?.MacAddress;
+  const ports = Object.keys(hc.PortBindings ?? {}).length > 0 || hc.PublishAllPorts === true;
+  if (shared) {
+    if (body.Hostname) throw invalidArgument("conflicting options: hostname and the network mode");
+    if (hc.Links?.length)
+      throw invalidArgument(
+        "conflicting options: container type network can't be used with links. This would result in undefined behavior",
+      );
+    if (hc.Dns?.length) throw invalidArgument("conflicting options: dns and the network mode");
+    if (hc.ExtraHosts?.length) throw invalidArgument("conflicting options: custom host-to-IP mapping and the network mode");
+  }
+  if ((shared || mode === "host") && mac) throw invalidArgument("conflicting options: mac-address and the network mode");
+  if (shared && ports) throw invalidArgument("conflicting options: port publishing and the container type network mode");
+  if (shared && Object.keys(body.ExposedPorts ?? {}).length)
+    throw invalidArgument("conflicting options: port exposing and the container type network mode");
+  return mode === "host" && ports ? ["Published ports are discarded when using host network mode"] : [];
 }
 
 function validateHostConfig(hc: HostConfig, networkExists: (name: string) => boolean = () => false): void {

@@ -95,7 +95,8 @@ test("create: validation and Docker's wording", async () => {
   assert.equal(i.Id, a.Id);
   assert.equal(svc.inspect(a.Id.slice(0, 6)).Name, "front");
   await assert.rejects(svc.create({ Name: "front" }), /network with name front already exists/);
-  await assert.rejects(svc.create({ Name: "x", Driver: "overlay" }), /plugin "overlay" not found/);
+  await assert.rejects(svc.create({ Name: "x", Driver: "overlay" }), /This node is not a swarm manager/);
+  await assert.rejects(svc.create({ Name: "x", Driver: "nosuchdriver" }), /plugin "nosuchdriver" not found/);
   await assert.rejects(svc.create({ Name: "x", Driver: "host" }), /only one instance of "host" network/);
   await assert.rejects(svc.create({ Name: "x", IPAM: { Config: [{ Subnet: "10.90.0.128/25" }] } }), /Pool overlaps/);
   await assert.rejects(
@@ -103,7 +104,7 @@ test("create: validation and Docker's wording", async () => {
     /no matching subnet for gateway/,
   );
   await assert.rejects(svc.create({ Name: "x", IPAM: { Config: [{ Subnet: "10.60.0.1/24" }] } }), /invalid subnet/);
-  await assert.rejects(svc.create({ Name: "bad name" }), /invalid network name/);
+  await assert.rejects(svc.create({ Name: "bad\nname" }), /invalid network name/);
   const b = await svc.create({ Name: "back", Internal: true, IPAM: { Config: [{ Subnet: "10.60.0.0/24", IPRange: "10.60.0.128/25" }] } });
   assert.equal(svc.inspect(b.Id).IPAM.Config[0]?.IPRange, "10.60.0.128/25");
   assert.deepEqual(

@@ -15,6 +15,7 @@ import {
   permissionDenied,
   randomId,
   KeyedLock,
+  unavailable,
 } from "../base/mod.ts";
 import { cniExec, DEFAULT_CNI_PATH, pinNetns, unpinNetns } from "./cni.ts";
 import { DnsServer, reverseName } from "./dns.ts";
@@ -557,9 +558,11 @@ export class NetworkService {
     const ip = this.#host;
     const show = await ip.run("ip", ["-j", "addr", "show", "dev", br], { allowFailure: true });
     if (show.code !== 0) {
-      const args = ["link", "add", "name", br, "type", "bridge"];
+      // The link's options go before `type`: what follows it is the bridge driver's own.
+      const args = ["link", "add", "name", br];
       const mtu = n.options[OPT.mtu];
       if (mtu && mtu !== "1500") args.push("mtu", mtu);
+      args.push("type", "bridge");
       await ip.run("ip", args);
     }
     const have = new Set<string>();
@@ -756,11 +759,17 @@ export class NetworkService {
     if (!body || typeof body !== "object") throw invalidArgument("network create: missing body");
     const name = body.Name ?? "";
     if (!name) throw invalidArgument("network name must not be empty");
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalidArgument(`invalid network name "${name}"`);
+    // dockerd takes any name (it is only a label: bridges, addresses and rules go by the ID), but
+    // control characters would garble every listing.
+    if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidArgument(`invalid network name ${JSON.stringify(name)}`);
     return await this.#locked("networks", async () => {
       if ([...this.#networks.values()].some((n) => n.name === name)) throw conflict(`network with name ${name} already exists`);
       const driver = body.Driver || "bridge";
       if (driver === "host" || driver === "null") throw permissionDenied(`only one instance of "${driver}" network is allowed`);
+      if (driver === "overlay")
+        throw unavailable(
+          'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
+        );
       if (driver !== "bridge") throw notFound(`plugin "${driver}" not found`);
       if (body.IPAM?.Driver && body.IPAM.Driver !== "default") throw notFound(`plugin "${body.IPAM.Driver}" not found`);
       if (body.ConfigOnly || body.ConfigFrom?.Network) throw invalidArgument("config-only networks are not supported");
@@ -788,7 +797,8 @@ export class NetworkService {
         try {
           sub = parseCidr(p.Subnet, { strict: true });
         } catch (e) {
-          throw invalidArgument(`Invalid subnet ${p.Subnet} : ${messageOf(e)}`);
+          const m = messageOf(e);
+          throw invalidArgument(m.startsWith("invalid subnet") ? m : `Invalid subnet ${p.Subnet} : ${m}`);
         }
         if (sub.family === 6) v6 = true;
         if (sub.family === 4 && sub.prefix > 30) throw invalidArgument(`invalid subnet ${p.Subnet}: too small`);
@@ -1469,11 +1479,10 @@ export class NetworkService {
       if (!this.#containers.has(spec.id)) this.#saveContainer(this.#plan(spec));
       const c = this.#containers.get(spec.id);
       if (!c) throw notFound(`No such container: ${containerRef}`);
-      if (n.builtin === "host" || c.mode === "host")
-        throw permissionDenied("container cannot be disconnected from host network or connected to host network");
+      if (n.builtin === "host") throw permissionDenied("container cannot be disconnected from host network or connected to host network");
       if (n.builtin === "none" || c.mode === "none")
         throw permissionDenied("container cannot be connected to multiple networks with one of the networks in private (none) mode");
-      if (c.mode.startsWith("container:"))
+      if (c.mode === "host" || c.mode.startsWith("container:"))
         throw permissionDenied(
           "container sharing network namespace with another container or host cannot be connected to any other network",
         );

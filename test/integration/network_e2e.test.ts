@@ -163,6 +163,11 @@ test("user-defined networks: names and aliases resolve, not across networks; int
   assert.match((await d("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "front")).out, /^10\.\d+\.\d+\.1$/);
   assert.equal((await d("network", "rm", "ranged")).code, 0);
   assert.match((await d("network", "create", "--subnet", "bogus", "bogusnet")).err, /Invalid subnet bogus : invalid CIDR address: bogus/);
+  // A bridge with its own MTU (the link option goes before the bridge's own), and any name.
+  assert.equal((await d("network", "create", "-o", "com.docker.network.driver.mtu=1400", "odd name!")).code, 0);
+  assert.equal((await d("run", "--rm", "--network", "odd name!", "busybox", "cat", "/sys/class/net/eth0/mtu")).out, "1400");
+  assert.equal((await d("network", "rm", "odd name!")).code, 0);
+  assert.match((await d("network", "create", "-d", "overlay", "ovl")).err, /This node is not a swarm manager/);
   assert.match(
     (await d("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "back")).out,
     new RegExp(`10\\.${o2}\\.${o3 + 50}\\.0/24 10\\.${o2}\\.${o3 + 50}\\.254`),
@@ -293,6 +298,27 @@ test("--network none, host, container:<name>; --hostname, --mac-address; --link"
   assert.match((await d("exec", "srv", "grep", "srvhost", "/etc/hosts")).out, /^10\.\d+\.\d+\.\d+\tsrvhost$/);
   const joined = await d("run", "--rm", "--network", "container:srv", "busybox", "wget", "-q", "-O-", "http://127.0.0.1/");
   assert.equal(joined.out, "hello from berth", joined.err);
+  // What a shared namespace cannot have, and published ports on the host's network, in dockerd's words.
+  for (const [args, re] of [
+    [["--hostname", "y"], /conflicting options: hostname and the network mode/],
+    [["--dns", "9.9.9.9"], /conflicting options: dns and the network mode/],
+    [["--add-host", "a:1.2.3.4"], /conflicting options: custom host-to-IP mapping and the network mode/],
+    [["-p", "8080:80"], /conflicting options: port publishing and the container type network mode/],
+    [["--expose", "80"], /conflicting options: port exposing and the container type network mode/],
+  ] as const) {
+    const r = await d("run", "--rm", "--network", "container:srv", ...args, "busybox", "true");
+    assert.equal(r.code, 125, args.join(" "));
+    assert.match(r.err, re);
+  }
+  const hostPorts = await d("run", "--rm", "--network", "host", "-p", "8080:80", "busybox", "true");
+  assert.equal(hostPorts.code, 0, hostPorts.err);
+  assert.match(hostPorts.err, /WARNING: Published ports are discarded when using host network mode/);
+  assert.equal((await d("run", "-d", "--name", "srv-host", "--network", "host", "busybox", "sleep", "30")).code, 0);
+  assert.match(
+    (await d("network", "connect", "bridge", "srv-host")).err,
+    /container sharing network namespace with another container or host cannot be connected to any other network/,
+  );
+  assert.equal((await d("rm", "-f", "srv-host")).code, 0);
   const nosuch = await d("run", "--rm", "--network", "container:nosuch", "busybox", "true");
   assert.equal(nosuch.code, 125);
   assert.match(nosuch.err, /No such container: nosuch/);
