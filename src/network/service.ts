@@ -241,6 +241,13 @@ function resolvParts(text: string): { nameservers: string[]; search: string[]; o
 
 const isLoopback = (ip: string) => ip.startsWith("127.") || ip === "::1";
 
+/** Pinned namespaces kept ready for the next starts (see `#takeSpare`). */
+const SPARE_NAMESPACES = 1;
+/** How long after a start took a spare its replacement is made (not during that start). */
+const SPARE_REFILL_MS = 250;
+/** The same after an exit, when the machine is between containers. */
+const SPARE_AFTER_EXIT_MS = 5;
+
 function v6Available(): boolean {
   try {
     return existsSync("/proc/net/if_inet6") && readFileSync("/proc/sys/net/ipv6/conf/all/disable_ipv6", "utf8").trim() === "0";
@@ -288,6 +295,12 @@ export class NetworkService {
   #pending = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #started = false;
+  /** Spare pinned namespaces (loopback up), and the making of new ones. */
+  #spares: string[] = [];
+  #spareTimer: NodeJS.Timeout | undefined;
+  #spareDue = 0;
+  #refilling: Promise<void> | undefined;
+  #sparesOff = true;
 
   /** Finds containers by name or ID (set by the daemon). */
   containers: ContainerLookup = { resolve: () => undefined };
@@ -426,8 +439,10 @@ export class NetworkService {
           this.#log.warn("cleanup failed", { container: s.id, error: messageOf(e) }),
         );
     }
+    const inUse = new Set([...this.#sandboxes.values()].map((s) => s.netns).filter(Boolean));
     for (const f of await readdir(this.#netnsDir).catch(() => [] as string[])) {
-      if (!this.#sandboxes.has(f)) await unpinNetns(this.#host, join(this.#netnsDir, f)).catch(() => {});
+      const p = join(this.#netnsDir, f);
+      if (!inUse.has(p) && !this.#spares.includes(p)) await unpinNetns(this.#host, p).catch(() => {});
     }
     for (const netId of await readdir(this.#ipamDir).catch(() => [] as string[])) {
       const dir = join(this.#ipamDir, netId);
@@ -442,6 +457,54 @@ export class NetworkService {
           await rm(join(dir, f), { force: true });
       }
     }
+    this.#sparesOff = false;
+    this.#refillSoon(0);
+  }
+
+  /**
+   * A pinned namespace with loopback up for a start, made earlier, or undefined (the start pins
+   * its own): pinning is two process spawns, the longest step before runc can create the
+   * container. Its replacement is made a little later, outside the start that took it.
+   */
+  #takeSpare(): string | undefined {
+    let p: string | undefined;
+    while ((p = this.#spares.pop()) !== undefined && !existsSync(p)) {}
+    this.#refillSoon(SPARE_REFILL_MS);
+    return p;
+  }
+
+  #refillSoon(ms: number): void {
+    if (this.#sparesOff || this.#refilling || this.#spares.length >= SPARE_NAMESPACES) return;
+    const due = Date.now() + ms;
+    if (this.#spareTimer) {
+      if (this.#spareDue <= due) return;
+      clearTimeout(this.#spareTimer);
+    }
+    this.#spareDue = due;
+    this.#spareTimer = setTimeout(() => {
+      this.#spareTimer = undefined;
+      this.#refilling = this.#refill().finally(() => {
+        this.#refilling = undefined;
+      });
+    }, ms);
+    this.#spareTimer.unref();
+  }
+
+  async #refill(): Promise<void> {
+    while (!this.#sparesOff && this.#spares.length < SPARE_NAMESPACES) {
+      const path = join(this.#netnsDir, `spare-${randomBytes(6).toString("hex")}`);
+      try {
+        await pinNetns(this.#host, path);
+      } catch (e) {
+        this.#log.debug("cannot pin a spare network namespace", { error: messageOf(e) });
+        return;
+      }
+      if (this.#sparesOff) {
+        await unpinNetns(this.#host, path).catch(() => {});
+        return;
+      }
+      this.#spares.push(path);
+    }
   }
 
   /**
@@ -450,6 +513,11 @@ export class NetworkService {
    * bridges, leaving the host as it found it (they come back at the next start).
    */
   async shutdown(): Promise<void> {
+    this.#sparesOff = true;
+    if (this.#spareTimer) clearTimeout(this.#spareTimer);
+    this.#spareTimer = undefined;
+    await this.#refilling;
+    for (const p of this.#spares.splice(0)) await unpinNetns(this.#host, p).catch(() => {});
     await this.settle();
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -1227,11 +1295,14 @@ export class NetworkService {
         resolvConf: this.#resolvConf(sb, spec),
       };
     }
-    const path = join(this.#netnsDir, c.id);
+    const own = join(this.#netnsDir, c.id);
+    const spare = this.#takeSpare();
+    const path = spare ?? own;
     sb.netns = path;
     this.#saveSandbox(sb);
-    await unpinNetns(this.#host, path);
-    await pinNetns(this.#host, path);
+    // A pin of an earlier run of this container that was not undone (a crash) goes first.
+    if (!spare || existsSync(own)) await unpinNetns(this.#host, own);
+    if (!spare) await pinNetns(this.#host, path);
     onNetns?.({ path });
     let first = true;
     for (const [netId, req] of Object.entries(c.networks)) {
@@ -1457,6 +1528,8 @@ export class NetworkService {
       // namespace) waits for that same work, two RCU grace periods a device: most of the time
       // an exit took. What is left is freeing the addresses, meanwhile.
       await Promise.all([unpinNetns(this.#host, sb.netns), ...eps.map(([netId, ifname]) => this.#delEndpoint(sb, netId, ifname, true))]);
+      // The next start may come at once (`run --rm` in a loop): its namespace, made meanwhile.
+      this.#refillSoon(SPARE_AFTER_EXIT_MS);
     } else {
       if (sb.kind === "netns") for (const [netId, ifname] of eps) await this.#delEndpoint(sb, netId, ifname);
       if (sb.netns) await unpinNetns(this.#host, sb.netns);

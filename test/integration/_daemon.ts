@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 
 export interface Run {
   code: number;
@@ -118,6 +118,20 @@ export class TestDaemon {
         },
       );
     });
+  }
+
+  /**
+   * Pinned network namespaces no container of this daemon uses: berthd keeps one spare for the
+   * next start, so more than one means a start or an exit left its namespace behind. Waits out
+   * the making of a new spare first (berthd makes it 250 ms after a start takes one).
+   */
+  async unusedPins(): Promise<string[]> {
+    await new Promise((r) => setTimeout(r, 500));
+    const ids = (await this.d("ps", "-q", "--no-trunc")).out.split("\n").filter(Boolean);
+    const used = new Set<string>();
+    for (const id of ids) used.add((await this.d("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", id)).out);
+    const dir = `${this.exec}/netns`;
+    return (existsSync(dir) ? readdirSync(dir) : []).map((f) => `${dir}/${f}`).filter((p) => !used.has(p));
   }
 
   /** The docker CLI against this daemon. */
