@@ -7,6 +7,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { invalidArgument } from "../base/mod.ts";
+import { VOLUME_MODES } from "../oci/mod.ts";
 import { OverrideTag, ResetTag } from "./merge.ts";
 import type { BuildConfig, FileReference, HealthCheck, Service, ServiceNetwork, ServicePort, ServiceVolume } from "./model.ts";
 import { normalizeDuration, parseBytes, splitCommand, toBool, toNumber } from "./units.ts";
@@ -133,23 +134,6 @@ function expandRange(s: string, text: string, where: string): number[] {
   for (let i = a; i <= b; i++) out.push(i);
   return out;
 }
-
-const VOLUME_MODES = new Set([
-  "ro",
-  "rw",
-  "z",
-  "Z",
-  "nocopy",
-  "shared",
-  "rshared",
-  "slave",
-  "rslave",
-  "private",
-  "rprivate",
-  "cached",
-  "delegated",
-  "consistent",
-]);
 
 /** Whether a short volume source names a host path (as opposed to a named volume). */
 function isPath(s: string): boolean {

@@ -2,6 +2,7 @@ import { closeSync, constants as fsc, existsSync, lstatSync, openSync, readFileS
 import { readdir, stat } from "node:fs/promises";
 import { posix } from "node:path";
 import { failedPrecondition, type Host, invalidArgument, notFound } from "../base/mod.ts";
+import { VOLUME_MODE_KINDS, VOLUME_MODES } from "../oci/mod.ts";
 import { type MountInput, resolveInRoot } from "../runtime/mod.ts";
 import type { VolumeService } from "../volume/mod.ts";
 import type { ContainerRecord, HostConfig } from "./model.ts";
@@ -72,37 +73,9 @@ export async function planMounts(
       if (parts.length < 2 || parts.length > 3) throw invalidArgument(`invalid volume specification: '${b}'`);
       const [src = "", dst = "", mode = ""] = parts;
       const opts = mode.split(",").filter(Boolean);
-      for (const o of opts) {
-        if (
-          ![
-            "ro",
-            "rw",
-            "z",
-            "Z",
-            "nocopy",
-            "shared",
-            "rshared",
-            "slave",
-            "rslave",
-            "private",
-            "rprivate",
-            "consistent",
-            "cached",
-            "delegated",
-          ].includes(o)
-        ) {
-          throw invalidArgument(`invalid mode: ${o}`);
-        }
-      }
+      for (const o of opts) if (!VOLUME_MODES.has(o)) throw invalidArgument(`invalid mode: ${o}`);
       // As dockerd: at most one of each kind of mode (rw/ro, a propagation, a label, a consistency).
-      const kinds = [
-        ["ro", "rw"],
-        ["shared", "rshared", "slave", "rslave", "private", "rprivate"],
-        ["z", "Z"],
-        ["consistent", "cached", "delegated"],
-        ["nocopy"],
-      ];
-      if (kinds.some((k) => opts.filter((o) => k.includes(o)).length > 1)) throw invalidArgument(`invalid mode: ${mode}`);
+      if (VOLUME_MODE_KINDS.some((k) => opts.filter((o) => k.includes(o)).length > 1)) throw invalidArgument(`invalid mode: ${mode}`);
       const rw = !opts.includes("ro");
       const prop = opts.find((o) => /^r?(shared|slave|private)$/.test(o)) ?? "";
       const spec = (e: unknown): never => {
