@@ -1259,11 +1259,8 @@ function hostResolv(): string {
 function validateNetworkMode(body: CreateBody, hc: HostConfig): string[] {
   const mode = hc.NetworkMode ?? "";
   const shared = mode.startsWith("container:");
-  const eps = Object.values(
-    (body as { NetworkingConfig?: { EndpointsConfig?: Record<string, { MacAddress?: string } | null> } }).NetworkingConfig
-      ?.EndpointsConfig ?? {},
-  );
-  const mac = (body as { MacAddress?: string }).MacAddress || eps.find((e) => e?.MacAddress)?.MacAddress;
+  const eps = Object.values(body.NetworkingConfig?.EndpointsConfig ?? {}) as ({ MacAddress?: string } | null)[];
+  const mac = body.MacAddress || eps.find((e) => e?.MacAddress)?.MacAddress;
   const ports = Object.keys(hc.PortBindings ?? {}).length > 0 || hc.PublishAllPorts === true;
   if (shared) {
     if (body.Hostname) throw invalidArgument("conflicting options: hostname and the network mode");

@@ -3,7 +3,7 @@ import net from "node:net";
 import { readFileSync } from "node:fs";
 import { conflict, invalidArgument } from "../base/mod.ts";
 import { parseIp } from "./ipnet.ts";
-import { listenTcpProxy, listenUdpProxy } from "./proxy.ts";
+import { holdPort, listenTcpProxy, listenUdpProxy } from "./proxy.ts";
 import type { PortMap, PortSummary } from "./types.ts";
 
 /** A port the container asked to publish, before a host port is chosen. */
@@ -251,28 +251,12 @@ async function bindPort(proto: string, ip: string, port: number, proxyTo?: { ip:
   if (proxyTo && proto === "tcp") return await listenTcpProxy(ip, port, proxyTo);
   if (proto === "udp") {
     const s = dgram.createSocket({ type: parseIp(ip).family === 6 ? "udp6" : "udp4" });
-    await new Promise<void>((resolve, reject) => {
-      s.once("error", reject);
-      s.bind({ address: ip, port, exclusive: true }, () => {
-        s.off("error", reject);
-        resolve();
-      });
-    });
-    s.on("error", () => {});
+    await holdPort(s, (done) => s.bind({ address: ip, port, exclusive: true }, done));
     s.on("message", () => {});
-    s.unref();
     return { close: () => s.close() };
   }
   // TCP (and SCTP, which Node cannot bind: TCP on the same number keeps the port from others).
   const srv = net.createServer((c) => c.destroy());
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen({ host: ip, port, exclusive: true, ipv6Only: parseIp(ip).family === 6 }, () => {
-      srv.off("error", reject);
-      resolve();
-    });
-  });
-  srv.on("error", () => {});
-  srv.unref();
+  await holdPort(srv, (done) => srv.listen({ host: ip, port, exclusive: true, ipv6Only: parseIp(ip).family === 6 }, done));
   return { close: () => srv.close() };
 }

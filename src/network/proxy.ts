@@ -10,6 +10,24 @@ import net from "node:net";
  */
 
 /** Where a proxy sends what it receives. */
+
+/**
+ * Binds or listens (`start`, calling back once done) and resolves then, or rejects with the
+ * socket's first error. From then on errors are ignored (a held port has nothing to report)
+ * and the socket does not keep berthd alive.
+ */
+export async function holdPort(sock: NodeJS.EventEmitter & { unref(): unknown }, start: (done: () => void) => void): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    sock.once("error", reject);
+    start(() => {
+      sock.off("error", reject);
+      resolve();
+    });
+  });
+  sock.on("error", () => {});
+  sock.unref();
+}
+
 export interface ProxyTarget {
   ip: string;
   port: number;
@@ -80,15 +98,7 @@ export async function listenTcpProxy(host: string, port: number, target: ProxyTa
       client.resume();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen({ host, port, exclusive: true, ipv6Only: true }, () => {
-      srv.off("error", reject);
-      resolve();
-    });
-  });
-  srv.on("error", () => {});
-  srv.unref();
+  await holdPort(srv, (done) => srv.listen({ host, port, exclusive: true, ipv6Only: true }, done));
   return {
     close: () => {
       srv.close();
@@ -155,15 +165,7 @@ export async function listenUdpProxy(host: string, port: number, target: ProxyTa
     }
     f.sock.send(msg, (e) => e && drop(key));
   });
-  await new Promise<void>((resolve, reject) => {
-    front.once("error", reject);
-    front.bind({ address: host, port, exclusive: true }, () => {
-      front.off("error", reject);
-      resolve();
-    });
-  });
-  front.on("error", () => {});
-  front.unref();
+  await holdPort(front, (done) => front.bind({ address: host, port, exclusive: true }, done));
   return {
     close: () => {
       closed = true;

@@ -7,6 +7,7 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { waitFor } from "./_wait.ts";
 
 export interface Run {
   code: number;
@@ -26,15 +27,7 @@ export const networkSkip: string | false =
         ? "needs containernetworking-plugins"
         : false;
 
-/** Polls `fn` every 200 ms until it holds or `ms` have passed; the last answer counts. */
-export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return await fn();
-}
+export { waitFor } from "./_wait.ts";
 
 export class TestDaemon {
   readonly root: string;

@@ -13,6 +13,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { gunzipSync } from "node:zlib";
+import { waitFor } from "./_wait.ts";
 
 const root = `/var/tmp/berth-buildit-${process.pid}`;
 const exec = `/run/berth-buildit-${process.pid}`;
@@ -39,15 +40,6 @@ function envOf(): NodeJS.ProcessEnv {
 function d(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync("docker", args, { env: envOf(), encoding: "utf8", timeout: 180000 });
   return { code: r.status ?? -1, out: (r.stdout ?? "").trim(), err: (r.stderr ?? "").trim() };
-}
-
-async function waitFor(fn: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return fn();
 }
 
 async function start(): Promise<void> {

@@ -10,6 +10,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { waitFor } from "./_wait.ts";
 
 const root = `/var/tmp/berth-tutorial-${process.pid}`;
 const exec = `/run/berth-tutorial-${process.pid}`;
@@ -43,15 +44,6 @@ function env(): NodeJS.ProcessEnv {
 function d(args: string[], timeout = 120_000): { code: number; out: string; err: string } {
   const r = spawnSync("docker", args, { env: env(), encoding: "utf8", timeout, maxBuffer: 64 * 1024 * 1024 });
   return { code: r.status ?? -1, out: r.stdout ?? "", err: `${r.stderr ?? ""}${r.error ? `\n${r.error.message}` : ""}` };
-}
-
-async function waitFor(fn: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return fn();
 }
 
 before(async () => {

@@ -12,6 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSy
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
+import { waitFor } from "./_wait.ts";
 
 const root = `/var/tmp/berth-crash-${process.pid}`;
 const data = `${root}/data`;
@@ -92,15 +93,6 @@ function blobGets(from: number): string[] {
 let daemon: ChildProcess | undefined;
 let logFd = -1;
 
-async function waitFor(fn: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return await fn();
-}
-
 function api(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: sock, method, path, headers, agent: false }, (res) => {
@@ -121,14 +113,18 @@ async function start(): Promise<void> {
     detached: true,
   });
   daemon = out;
-  const up = await waitFor(async () => {
-    if (out.exitCode !== null) return true;
-    try {
-      return (await api("GET", "/_ping")).status === 200;
-    } catch {
-      return false;
-    }
-  }, 20000);
+  const up = await waitFor(
+    async () => {
+      if (out.exitCode !== null) return true;
+      try {
+        return (await api("GET", "/_ping")).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    20000,
+    50,
+  );
   if (!up || out.exitCode !== null) throw new Error(`berthd did not come up; see ${root}/berthd.log`);
 }
 
@@ -380,6 +376,7 @@ test("SIGKILL at random moments of pull and push leaves a store that verifies an
   const big = await waitFor(
     () => [...blobs()].some((d) => !before.has(d) && statSync(`${data}/content/blobs/sha256/${d.slice(7)}`).size > 1e6),
     60000,
+    50,
   );
   assert.ok(big, "the layer blob was committed");
   await kill();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
+import { waitFor } from "./_wait.ts";
 
 const root = `/var/tmp/berth-live-${process.pid}`;
 const exec = `/run/berth-live-${process.pid}`;
@@ -38,15 +39,6 @@ function envOf(): NodeJS.ProcessEnv {
 function d(...args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync("docker", args, { env: envOf(), encoding: "utf8", timeout: 60000 });
   return { code: r.status ?? -1, out: (r.stdout ?? "").trim(), err: (r.stderr ?? "").trim() };
-}
-
-async function waitFor(fn: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return fn();
 }
 
 before(async () => {

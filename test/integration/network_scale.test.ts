@@ -8,6 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { after, before, test } from "node:test";
+import { waitFor } from "./_wait.ts";
 
 const root = `/var/tmp/berth-netscale-${process.pid}`;
 const exec = `/run/berth-netscale-${process.pid}`;
@@ -29,15 +30,6 @@ function d(...args: string[]): { code: number; out: string; err: string } {
     killSignal: "SIGKILL",
   });
   return { code: r.status ?? -1, out: (r.stdout ?? "").trim(), err: (r.stderr ?? "").trim() };
-}
-
-async function waitFor(fn: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return fn();
 }
 
 function portFree(port: number): Promise<boolean> {

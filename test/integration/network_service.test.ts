@@ -10,6 +10,7 @@ import net from "node:net";
 import { after, before, test } from "node:test";
 import { Db, nullLogger, RealHost, randomId } from "../../src/base/mod.ts";
 import { type ContainerNetSpec, NetworkService } from "../../src/network/mod.ts";
+import { waitFor } from "./_wait.ts";
 
 const tag = (process.pid % 10000).toString();
 const root = `/var/tmp/berth-nettest-${process.pid}`;
@@ -84,15 +85,6 @@ function curl(url: string): string {
 
 async function curlIn(ns: string, url: string): Promise<string> {
   return (await inNs(ns, "curl", "-s", "-m", "3", url)).out.trim();
-}
-
-async function waitFor(fn: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return fn();
 }
 
 function rules(): string {
