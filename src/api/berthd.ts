@@ -26,7 +26,8 @@ import { connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { createLogger, invalidArgument, messageOf, RealHost } from "../base/mod.ts";
 import { closeInheritedDescriptors } from "../runtime/mod.ts";
-import { type CheckReport, checkStore, DEFAULT_CONFIG_FILE, Daemon, type DaemonConfig, loadConfig } from "../daemon/mod.ts";
+import { type CheckReport, checkStore, DEFAULT_CONFIG_FILE, DEFAULT_SOCKET, Daemon, type DaemonConfig, loadConfig } from "../daemon/mod.ts";
+import { DOCKER_SOCKET, linkDockerSocket, unlinkDockerSocket } from "./docker_socket.ts";
 import { buildRouter } from "./routes.ts";
 import { createApiServer } from "./server.ts";
 
@@ -326,6 +327,12 @@ async function main(): Promise<void> {
       log.info("API listening", { host: `unix://${path}` });
     }
   }
+  // The system daemon (on the default socket) answers at Docker's default socket too, when no
+  // dockerd holds it; daemon.json "docker-socket": false turns that off.
+  const own = DEFAULT_SOCKET.slice(7);
+  const dockerLink =
+    config.raw["docker-socket"] !== false && config.hosts.some((h) => h === DEFAULT_SOCKET || h === own) && linkDockerSocket(own);
+  if (dockerLink) log.info("API also at Docker's default socket", { link: DOCKER_SOCKET, target: own });
   log.info("berthd started", { dataRoot: config.dataRoot, pid: process.pid });
 
   let stopping = false;
@@ -340,6 +347,7 @@ async function main(): Promise<void> {
     for (const h of config.hosts) {
       if (!h.startsWith("tcp://")) rmSync(h.startsWith("unix://") ? h.slice(7) : h, { force: true });
     }
+    if (dockerLink) unlinkDockerSocket(own);
     rmSync(pidFile, { force: true });
     process.exit(0);
   };
