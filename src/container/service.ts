@@ -591,10 +591,13 @@ export class ContainerService {
   /** Containers whose volumes were announced mounted (so that unmount is announced once). */
   readonly #volumesMounted = new Set<string>();
 
-  /** Volume mount / unmount events, as dockerd sends them at start and at exit. */
-  #volumeEvents(c: ContainerRecord, action: "mount" | "unmount"): void {
+  /**
+   * Volume mount / unmount events, as dockerd sends them at start and at exit. `ran`: an exit,
+   * whose mounts were announced at its start (by this berthd or the one before a restart).
+   */
+  #volumeEvents(c: ContainerRecord, action: "mount" | "unmount", ran = false): void {
     if (action === "mount") this.#volumesMounted.add(c.Id);
-    else if (!this.#volumesMounted.delete(c.Id)) return;
+    else if (!this.#volumesMounted.delete(c.Id) && !ran) return;
     for (const m of c.Mounts as MountPoint[]) {
       if (m.Type !== "volume" || !m.Name) continue;
       const attrs: Record<string, string> =
@@ -686,7 +689,7 @@ export class ContainerService {
     // As dockerd: a stopped container keeps its networks and sandbox names, but no address,
     // endpoint or published port any more (inspect, `ps -a`, `port`).
     // After the network's disconnect events, as dockerd orders them.
-    this.#volumeEvents(c, "unmount");
+    this.#volumeEvents(c, "unmount", true);
     const prev = c.NetworkSettings;
     c.NetworkSettings = {
       ...(this.#net.settings(id) as unknown as Record<string, unknown>),
