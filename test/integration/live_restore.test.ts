@@ -67,7 +67,18 @@ after(async () => {
 
 test("containers survive SIGKILL of berthd and are adopted on restart", { skip }, async () => {
   assert.equal(
-    d("run", "-d", "--name", "live-a", "busybox", "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done").code,
+    d(
+      "run",
+      "-d",
+      "--name",
+      "live-a",
+      "-v",
+      "live-vol:/data",
+      "busybox",
+      "sh",
+      "-c",
+      "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done",
+    ).code,
     0,
   );
   assert.equal(d("run", "-d", "--name", "live-b", "busybox", "sh", "-c", "sleep 1; exit 3").code, 0);
@@ -98,6 +109,12 @@ test("containers survive SIGKILL of berthd and are adopted on restart", { skip }
     "on-failure restarted it once",
   );
   // Stop still works on the adopted container.
+  const since = String(Math.floor(Date.now() / 1000) - 1);
   assert.equal(d("stop", "-t", "1", "live-a").code, 0);
   assert.equal(d("inspect", "--format", "{{.State.Running}}", "live-a").out, "false");
+  // Its volume's unmount is announced though this berthd did not start it.
+  const until = String(Math.floor(Date.now() / 1000) + 1);
+  assert.equal(d("events", "--since", since, "--until", until, "--filter", "volume=live-vol", "--format", "{{.Action}}").out, "unmount");
+  assert.equal(d("rm", "live-a").code, 0);
+  assert.equal(d("volume", "rm", "live-vol").code, 0);
 });
